@@ -1,0 +1,57 @@
+# Herald -- `make run` starts it, `make test` proves it. `make help` lists everything.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+TSTAMP := $(VENV)/.installed-test
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-fast lint format bench fake-smtp fake-twilio migrate clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Herald needs Python 3.11+"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(TSTAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+run: $(STAMP) ## Start Herald (API + console + worker) on SQLite under ./var, on http://127.0.0.1:8000
+	$(BIN)/herald serve
+
+migrate: $(STAMP) ## Create or upgrade the database schema
+	$(BIN)/herald migrate
+
+test: $(TSTAMP) ## Install test dependencies and run the whole suite (PostgreSQL tests need a server; CI=true requires it)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(TSTAMP) ## The suite without the process-level acceptance tests
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: $(TSTAMP) ## ruff and mypy (strict)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+format: $(TSTAMP) ## Format and fix what ruff can
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+bench: $(TSTAMP) ## Dispatch throughput through the fake Twilio and fake SMTP (prints JSON)
+	$(BIN)/python bench/dispatch.py
+
+fake-smtp: $(STAMP) ## A local SMTP sink on 127.0.0.1:2525
+	$(BIN)/herald fake smtp
+
+fake-twilio: $(STAMP) ## A local Twilio-shaped API on 127.0.0.1:8081
+	$(BIN)/herald fake twilio
+
+clean: ## Remove the virtual environment and local data (./var)
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

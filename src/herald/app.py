@@ -1,0 +1,82 @@
+"""The FastAPI application: API, webhooks, operations endpoints, and (in ``serve``) the worker."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from herald import health, problems
+from herald.auth import api as auth_api
+from herald.crypto import Keyring
+from herald.db.session import make_engine, make_sessionmaker
+from herald.deps import AppState
+from herald.limits import BodyLimit
+from herald.logs import configure_logging
+from herald.messages import api as messages_api
+from herald.metrics import Metrics
+from herald.providers import api as providers_api
+from herald.settings import Settings
+from herald.webhooks import api as webhooks_api
+from herald.worker import Worker
+
+
+def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
+    """The app; ``with_worker`` also runs the dispatcher and jobs in this process (``herald serve``)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level, json=settings.log_json)
+        engine = make_engine(settings.effective_database_url)
+        keyring = Keyring.from_settings(settings)
+        metrics = Metrics()
+        state = AppState(settings, engine, make_sessionmaker(engine), keyring, metrics)
+        worker = Worker(settings, engine, keyring, metrics) if with_worker else None
+        if worker:
+            state.wake_dispatcher = worker.wake
+            worker.start()
+        app.state.herald = state
+        try:
+            yield
+        finally:
+            if worker:
+                await worker.shutdown()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Herald",
+        version="0.1.0",
+        summary="Customer notifications: SMS and email now; push and wallet passes next.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    for router in (auth_api.router, messages_api.router, providers_api.router, webhooks_api.router,
+                   health.router):
+        app.include_router(router)
+    _document_problem(app)
+    return app
+
+
+def _document_problem(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict:  # type: ignore[type-arg]
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
+            "type": "object",
+            "required": ["type", "title", "status", "code", "detail"],
+            "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "code": {"type": "string"}, "detail": {"type": "string"}, "instance": {"type": "string"},
+                "errors": {"type": "array", "items": {"type": "object", "properties": {
+                    "field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}}},
+            },
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

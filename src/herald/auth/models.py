@@ -1,0 +1,59 @@
+"""Tenants and the credentials that act inside them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from herald.db.base import Base, TimestampMixin, utcnow
+
+
+class Workspace(TimestampMixin, Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    default_region: Mapped[str] = mapped_column(String(2), default="US")
+
+
+class ConsoleUser(TimestampMixin, Base):
+    __tablename__ = "console_users"
+    __table_args__ = (UniqueConstraint("email"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="admin")
+
+
+class ApiClient(TimestampMixin, Base):
+    """An OAuth2 client (client credentials). ``id`` is the public client id; the secret is stored hashed."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    scopes: Mapped[list[str]]
+    active: Mapped[bool] = mapped_column(default=True)
+    last_used_at: Mapped[datetime | None]
+
+
+class AuditLog(Base):
+    """Append-only record of sensitive changes: credentials, providers, consent, exports."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index(None, "workspace_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,73 @@
+"""What every API route can depend on: the process state, a unit-of-work session, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from herald import errors
+from herald.auth import tokens
+from herald.crypto import Keyring
+from herald.metrics import Metrics
+from herald.settings import Settings
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    keyring: Keyring
+    metrics: Metrics
+    wake_dispatcher: Callable[[], None] = field(default=lambda: None)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.herald
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def _session(request: Request, state: StateDep) -> AsyncIterator[AsyncSession]:
+    # scope="function" (below): this commits before the response is sent, so a failed commit is an error
+    # response, never a 2xx for something that was not stored.
+    async with state.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+    after = getattr(request.state, "after_commit", None)
+    if after is not None:
+        after()
+
+
+SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
+
+
+def _principal(request: Request, state: StateDep) -> tokens.Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise errors.NotAuthenticated(
+            "Send a Bearer token from POST /oauth/token in the Authorization header.", code="missing_token"
+        )
+    return tokens.verify(state.keyring, token.strip())
+
+
+def require(scope: str) -> Callable[..., tokens.Principal]:
+    """A dependency that answers the caller when its token holds ``scope``; 401 / 403 otherwise."""
+
+    def check(principal: Annotated[tokens.Principal, Depends(_principal)]) -> tokens.Principal:
+        if scope not in principal.scopes:
+            raise errors.NotPermitted(f"This token lacks the {scope!r} scope.", code="insufficient_scope")
+        return principal
+
+    return check

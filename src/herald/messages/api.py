@@ -1,0 +1,103 @@
+"""``/v1/messages``: send one message; read its state, timeline and attempts; list messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from herald import errors, idempotency
+from herald.auth.models import Workspace
+from herald.auth.tokens import Principal
+from herald.deps import SessionDep, StateDep, require
+from herald.messages import service
+from herald.messages.models import STATES, Attempt, Message, MessageEvent
+from herald.messages.schemas import AttemptOut, MessageCreate, MessageOut, MessagePage, TimelineEntry
+from herald.problems import COMMON_RESPONSES
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"], responses={**COMMON_RESPONSES})
+Sender = Annotated[Principal, Depends(require("messages:send"))]
+Reader = Annotated[Principal, Depends(require("messages:read"))]
+
+
+def to_out(
+    m: Message, *, events: list[MessageEvent] | None = None, attempts: list[Attempt] | None = None,
+    content: bool = False,
+) -> MessageOut:
+    return MessageOut(
+        id=m.id, state=m.state, channel=m.channel, to=m.to_address, sender=m.sender,
+        classification=m.classification, priority=m.priority, provider_id=m.provider_id,
+        provider_message_id=m.provider_message_id, reason=m.reason, explanation=m.explanation,
+        attempt_count=m.attempts, due_at=m.due_at, expires_at=m.expires_at, created_at=m.created_at,
+        updated_at=m.updated_at, sent_at=m.sent_at, delivered_at=m.delivered_at, metadata=m.meta or {},
+        content=dict(m.content) if content else None,
+        timeline=None if events is None else [TimelineEntry(state=e.state, at=e.at, detail=e.detail)
+                                              for e in events],
+        attempts=None if attempts is None else [AttemptOut.model_validate(a, from_attributes=True)
+                                                for a in attempts],
+    )
+
+
+def _json(out: MessageOut) -> dict[str, Any]:
+    return out.model_dump(mode="json", by_alias=True, exclude_none=False)
+
+
+@router.post("", status_code=202, response_model=MessageOut, summary="Send a message",
+             responses={202: {"description": "Accepted; delivery happens in the background"}})
+async def create_message(
+    request: Request,
+    req: MessageCreate,
+    session: SessionDep,
+    state: StateDep,
+    principal: Sender,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    digest = idempotency.request_hash(request.url.path, req.model_dump(mode="json", by_alias=True))
+    reservation = await idempotency.reserve(session, principal.workspace_id, idempotency_key, digest)
+    if reservation.replay:
+        status, body = reservation.replay
+        return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
+    workspace = await session.get(Workspace, principal.workspace_id)
+    if workspace is None:
+        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
+    message = await service.create(session, workspace, req)
+    await session.flush()
+    events, _ = await service.history(session, message.id)
+    body = _json(to_out(message, events=events, attempts=[]))
+    reservation.store(202, body)
+    request.state.after_commit = state.wake_dispatcher
+    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/messages/{message.id}"})
+
+
+@router.get("/{message_id}", response_model=MessageOut, response_model_by_alias=True,
+            summary="A message with its timeline and attempts")
+async def get_message(
+    session: SessionDep, principal: Reader, message_id: Annotated[str, Path(max_length=64)]
+) -> dict[str, Any]:
+    message = await service.get(session, principal.workspace_id, message_id)
+    events, attempts = await service.history(session, message.id)
+    return _json(to_out(message, events=events, attempts=attempts, content=True))
+
+
+@router.get("", response_model=MessagePage, response_model_by_alias=True, summary="List messages, newest first")
+async def list_messages(
+    session: SessionDep,
+    principal: Reader,
+    state: Annotated[str | None, Query(description="Comma-separated states")] = None,
+    channel: Annotated[str | None, Query()] = None,
+    created_after: Annotated[datetime | None, Query()] = None,
+    created_before: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    states = [s.strip() for s in state.split(",") if s.strip()] if state else []
+    unknown = [s for s in states if s not in STATES]
+    if unknown:
+        raise errors.Invalid(f"Unknown state(s): {', '.join(unknown)}.", code="unknown_state", field="state")
+    rows, next_cursor = await service.page(
+        session, principal.workspace_id, states=states, channel=channel, created_after=created_after,
+        created_before=created_before, limit=limit, cursor=cursor,
+    )
+    return {"data": [_json(to_out(m)) for m in rows], "next_cursor": next_cursor}

@@ -1,0 +1,108 @@
+"""The message row is the truth: one per recipient per channel. The table is also the delivery queue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from herald.db.base import Base, utcnow
+
+# Life cycle (DESIGN.md): planned -> skipped | queued -> sending -> sent -> delivered | undelivered | ...
+QUEUED, RETRYING, SENDING, SENT = "queued", "retrying", "sending", "sent"
+DELIVERED, UNDELIVERED, BOUNCED, COMPLAINED = "delivered", "undelivered", "bounced", "complained"
+FAILED, EXPIRED, SKIPPED, CANCELLED = "failed", "expired", "skipped", "cancelled"
+STATES = (
+    "planned", SKIPPED, QUEUED, RETRYING, SENDING, SENT, DELIVERED, UNDELIVERED, BOUNCED, COMPLAINED,
+    FAILED, EXPIRED, CANCELLED,
+)
+CLAIMABLE = (QUEUED, RETRYING)
+FINAL = frozenset({DELIVERED, UNDELIVERED, BOUNCED, COMPLAINED, FAILED, EXPIRED, SKIPPED, CANCELLED})
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index(None, "state", "due_at"),
+        Index(None, "workspace_id", "id"),
+        Index(None, "provider_id", "provider_message_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(20), default="api")
+    channel: Mapped[str] = mapped_column(String(20))
+    provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
+    to_address: Mapped[str] = mapped_column(String(320))
+    sender: Mapped[str | None] = mapped_column(String(320))
+    content: Mapped[dict[str, Any]]
+    classification: Mapped[str] = mapped_column(String(40), default="transactional")
+    priority: Mapped[int] = mapped_column(default=0)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    state: Mapped[str] = mapped_column(String(20), default=QUEUED)
+    reason: Mapped[str | None] = mapped_column(String(60))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None]
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    final_at: Mapped[datetime | None]
+
+
+class MessageEvent(Base):
+    """One stamped state transition: the message's timeline."""
+
+    __tablename__ = "message_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Attempt(Base):
+    """One call to a provider, whatever its outcome."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int]
+    provider_id: Mapped[str | None] = mapped_column(String(40))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(20))
+    """sent | transient | permanent | ambiguous | expired"""
+    code: Mapped[str | None] = mapped_column(String(40))
+    error: Mapped[str | None] = mapped_column(Text)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class IdempotencyKey(Base):
+    """The first response to a creating POST, replayed for the same key and body."""
+
+    __tablename__ = "idempotency_keys"
+
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    response: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# Typed handles on the tables, for Core statements on the hot path.
+MESSAGES = cast(Table, Message.__table__)
+EVENTS = cast(Table, MessageEvent.__table__)
+ATTEMPTS = cast(Table, Attempt.__table__)

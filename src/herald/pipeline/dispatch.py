@@ -1,0 +1,245 @@
+"""The dispatcher: claims due messages in batches, sends them concurrently through their providers, and
+records every outcome, batched, fenced on the lease token.
+
+Durability: a message is only ever moved by the holder of its lease. A crash between the provider call and
+the flush of its outcome leaves the message ``sending`` with a lease that expires; recovery puts it back and
+it is sent again -- the only duplicates Herald can produce are messages in flight at a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Row
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from herald.channels.base import Envelope, PermanentError, SendResult, TransientError
+from herald.messages.models import MESSAGES, SENDING
+from herald.metrics import Metrics
+from herald.pipeline import outcomes
+from herald.pipeline.outcomes import Outcome
+from herald.providers.runtime import LiveProvider, ProviderCache
+from herald.queue import claim as claims
+from herald.queue.retry import RetryPolicy
+from herald.redact import mask_address
+
+log = structlog.get_logger(__name__)
+
+_m = MESSAGES.c
+_CLAIM_COLUMNS = (
+    _m.id, _m.channel, _m.provider_id, _m.to_address, _m.sender, _m.content, _m.expires_at,
+    _m.attempts, _m.reason, _m.created_at, _m.due_at,
+)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        providers: ProviderCache,
+        *,
+        public_url: str,
+        retry: RetryPolicy,
+        metrics: Metrics | None = None,
+        concurrency: int = 200,
+        batch: int = 200,
+        lease_seconds: float = 60.0,
+        poll_interval: float = 0.25,
+        flush_interval: float = 0.02,
+    ) -> None:
+        self.engine = engine
+        self.providers = providers
+        self.public_url = public_url.rstrip("/")
+        self.retry = retry
+        self.metrics = metrics
+        self.concurrency = concurrency
+        self.batch = batch
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.flush_interval = flush_interval
+        self.wakeup = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._slot_free = asyncio.Event()
+        self._pending: list[Outcome] = []
+        self._pending_ready = asyncio.Event()
+        self.sent_count = 0
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        flusher = asyncio.create_task(self._flush_loop(stop), name="dispatch-flush")
+        recoverer = asyncio.create_task(self._recover_loop(stop), name="dispatch-recover")
+        try:
+            while not stop.is_set():
+                free = self.concurrency - len(self._inflight)
+                want = min(free, self.batch)
+                if want < min(self.batch, self.concurrency) // 4 and self._inflight:
+                    self._slot_free.clear()
+                    await _wait_any(stop, self._slot_free, timeout=self.poll_interval)
+                    continue
+                claimed = await self._claim(want) if want > 0 else 0
+                if claimed < want:
+                    self.wakeup.clear()
+                    await _wait_any(stop, self.wakeup, timeout=self.poll_interval)
+        finally:
+            if self._inflight:
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+            stop.set()
+            await flusher
+            recoverer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recoverer
+
+    async def _claim(self, limit: int) -> int:
+        now = datetime.now(UTC)
+        try:
+            async with self.engine.begin() as conn:
+                token, rows = await claims.claim(
+                    conn, MESSAGES, now=now, limit=limit, lease_seconds=self.lease_seconds,
+                    running_state=SENDING, order_by=(_m.priority.desc(),), returning=_CLAIM_COLUMNS,
+                )
+                if rows:
+                    await outcomes.record_claimed(conn, [r.id for r in rows], now)
+        except Exception:
+            log.exception("dispatch.claim_failed")
+            await asyncio.sleep(self.poll_interval)
+            return 0
+        for row in rows:
+            task = asyncio.create_task(self._deliver(row, token))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+        return len(rows)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._slot_free.set()
+        if not task.cancelled() and task.exception():
+            log.error("dispatch.task_crashed", error=repr(task.exception()))
+
+    # -- one message ------------------------------------------------------------------------------------
+    async def _deliver(self, row: Row[Any], token: str) -> None:
+        started = datetime.now(UTC)
+        if row.expires_at is not None and row.expires_at <= started:
+            self._record(outcomes.expired(row, token, started))
+            return
+        if row.attempts > self.retry.max_attempts:  # workers kept dying on it: stop trying
+            why = f"gave up after {row.attempts - 1} attempts; the last ones never finished"
+            self._record(outcomes.failed(row, token, started, "retries_exhausted", why, attempt=None))
+            return
+        live = await self.providers.get(row.provider_id) if row.provider_id else None
+        if live is None or live.instance is None or not live.enabled:
+            why = live.error if live and live.error else "provider is missing or disabled"
+            self._record(outcomes.failed(row, token, started, "no_provider", why, attempt=None))
+            return
+        if live.bucket is not None:
+            await live.bucket.acquire()
+            started = datetime.now(UTC)
+            if row.expires_at is not None and row.expires_at <= started:
+                self._record(outcomes.expired(row, token, started))
+                return
+        envelope = Envelope(
+            message_id=row.id, channel=row.channel, to=row.to_address, content=row.content, sender=row.sender,
+            callback_url=f"{self.public_url}/webhooks/{live.kind}/{live.id}/status?mid={row.id}",
+            created_at=row.created_at,
+        )
+        self._record(await self._call(live, row, token, envelope, started))
+
+    async def _call(
+        self, live: LiveProvider, row: Row[Any], token: str, envelope: Envelope, started: datetime
+    ) -> Outcome:
+        assert live.instance is not None
+        clock = time.perf_counter()
+        kind = "sent"
+        try:
+            result: SendResult | None = None
+            if row.reason == "ambiguous":
+                # The last attempt may have reached the provider: ask before sending again.
+                result = await live.instance.reconcile(envelope, row.created_at - timedelta(minutes=1))
+            if result is None:
+                result = await live.instance.send(envelope)
+            return outcomes.sent(row, token, started, live, result)
+        except TransientError as exc:
+            kind = "ambiguous" if exc.maybe_sent else "transient"
+            return self._transient(row, token, started, live, exc)
+        except PermanentError as exc:
+            kind = "permanent"
+            return outcomes.failed(
+                row, token, started, exc.code or "rejected", f"{live.kind} refused it: {exc.message}",
+                attempt=outcomes.attempt(row, started, live, "permanent", exc.code, exc.message),
+            )
+        except Exception as exc:  # a provider bug must not lose the message: treat as transient
+            kind = "error"
+            log.exception("dispatch.provider_crashed", kind=live.kind, to=mask_address(row.to_address))
+            err = TransientError(f"unexpected provider error: {exc!r}", maybe_sent=True)
+            return self._transient(row, token, started, live, err)
+        finally:
+            if self.metrics:
+                self.metrics.provider_latency.labels(live.kind, kind).observe(time.perf_counter() - clock)
+                self.metrics.sends.labels(row.channel, live.kind, kind).inc()
+
+    def _transient(
+        self, row: Row[Any], token: str, started: datetime, live: LiveProvider, exc: TransientError
+    ) -> Outcome:
+        outcome = "ambiguous" if exc.maybe_sent else "transient"
+        attempt = outcomes.attempt(row, started, live, outcome, exc.code, exc.message)
+        if self.retry.exhausted(row.attempts):
+            why = f"gave up after {row.attempts} attempts; last: {exc.message}"
+            return outcomes.failed(row, token, started, "retries_exhausted", why, attempt=attempt)
+        due = started + timedelta(seconds=self.retry.delay(row.attempts, exc.retry_after))
+        if row.expires_at is not None and due >= row.expires_at:
+            return outcomes.expired(row, token, started, attempt=attempt, why=exc.message)
+        return outcomes.retrying(row, token, started, due, outcome, exc.message, attempt)
+
+    # -- recording --------------------------------------------------------------------------------------
+    def _record(self, outcome: Outcome) -> None:
+        self._pending.append(outcome)
+        if len(self._pending) >= self.batch:
+            self._pending_ready.set()
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        while True:
+            await _wait_any(stop, self._pending_ready, timeout=self.flush_interval)
+            self._pending_ready.clear()
+            if self._pending:
+                batch, self._pending = self._pending, []
+                await self._flush(batch)
+            if stop.is_set() and not self._inflight and not self._pending:
+                return
+
+    async def _flush(self, batch: list[Outcome]) -> None:
+        for attempt_no in range(1, 100):
+            try:
+                async with self.engine.begin() as conn:
+                    self.sent_count += await outcomes.write(conn, batch)
+                return
+            except Exception:
+                # The database is unreachable or locked: the leases still protect these messages, so keep
+                # trying; if we never manage, recovery re-sends them after the lease expires.
+                log.exception("dispatch.flush_failed", attempt=attempt_no, size=len(batch))
+                await asyncio.sleep(min(5.0, 0.1 * attempt_no))
+
+    async def _recover_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                async with self.engine.begin() as conn:
+                    ids = await outcomes.recover_expired_leases(conn, datetime.now(UTC))
+                if ids:
+                    log.warning("dispatch.recovered", count=len(ids))
+                    self.wakeup.set()
+            except Exception:
+                log.exception("dispatch.recover_failed")
+            await _wait_any(stop, asyncio.Event(), timeout=max(1.0, min(30.0, self.lease_seconds / 4)))
+
+
+async def _wait_any(stop: asyncio.Event, other: asyncio.Event, *, timeout: float) -> None:  # noqa: ASYNC109
+    """Sleep until ``stop`` or ``other`` is set, or ``timeout`` passes."""
+    waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(other.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()

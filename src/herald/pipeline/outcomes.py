@@ -1,0 +1,160 @@
+"""What a delivery attempt turned into, and how outcomes are written: a batch per transaction, each row
+fenced on its lease token so that a worker which lost its lease records nothing but the attempt itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from herald.channels.base import SendResult
+from herald.messages.models import ATTEMPTS, DELIVERED, EVENTS, EXPIRED, FAILED, MESSAGES, RETRYING, SENDING, SENT
+from herald.providers.runtime import LiveProvider
+from herald.queue import claim as claims
+
+_messages = MESSAGES
+_events = EVENTS
+_attempts = ATTEMPTS
+
+
+@dataclass(slots=True)
+class Outcome:
+    id: str
+    token: str
+    state: str
+    at: datetime
+    due_at: datetime
+    reason: str | None = None
+    explanation: str | None = None
+    provider_message_id: str | None = None
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    final_at: datetime | None = None
+    attempt: dict[str, Any] | None = field(default=None)
+
+
+def attempt(
+    row: Row[Any], started: datetime, live: LiveProvider, outcome: str, code: str | None,
+    error: str | None, provider_message_id: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "message_id": row.id, "number": row.attempts, "provider_id": live.id, "started_at": started,
+        "ended_at": datetime.now(started.tzinfo), "outcome": outcome, "code": code,
+        "error": error[:2000] if error else None, "provider_message_id": provider_message_id,
+    }
+
+
+def sent(row: Row[Any], token: str, started: datetime, live: LiveProvider, result: SendResult) -> Outcome:
+    now = datetime.now(started.tzinfo)
+    ref = f" ({result.provider_message_id})" if result.provider_message_id else ""
+    state = DELIVERED if result.delivered else SENT
+    verb = "Delivered" if result.delivered else "Accepted"
+    return Outcome(
+        id=row.id, token=token, state=state, at=now, due_at=row.due_at,
+        explanation=f"{verb} by {live.kind}{ref}", provider_message_id=result.provider_message_id,
+        sent_at=now, delivered_at=now if result.delivered else None, final_at=now if result.delivered else None,
+        attempt=attempt(row, started, live, "sent", result.code, None, result.provider_message_id),
+    )
+
+
+def failed(
+    row: Row[Any], token: str, at: datetime, reason: str, why: str, *, attempt: dict[str, Any] | None
+) -> Outcome:
+    return Outcome(
+        id=row.id, token=token, state=FAILED, at=at, due_at=row.due_at, reason=reason, explanation=why,
+        final_at=at, attempt=attempt,
+    )
+
+
+def expired(
+    row: Row[Any], token: str, at: datetime, *, attempt: dict[str, Any] | None = None, why: str | None = None
+) -> Outcome:
+    text = f"Not sent: it expired at {row.expires_at.isoformat()}" if row.expires_at else "Expired"
+    if why:
+        text += f" before a retry was possible (last error: {why})"
+    return Outcome(
+        id=row.id, token=token, state=EXPIRED, at=at, due_at=row.due_at, reason="expired",
+        explanation=text, final_at=at, attempt=attempt,
+    )
+
+
+def retrying(
+    row: Row[Any], token: str, at: datetime, due: datetime, outcome: str, error: str,
+    attempt: dict[str, Any],
+) -> Outcome:
+    return Outcome(
+        id=row.id, token=token, state=RETRYING, at=at, due_at=due, reason=outcome,
+        explanation=f"Attempt {row.attempts} failed ({error}); next attempt at {due.isoformat()}",
+        attempt=attempt,
+    )
+
+
+_fenced_update = (
+    update(_messages)
+    .where(
+        _messages.c.id == bindparam("b_id"),
+        _messages.c.lease_token == bindparam("b_token"),
+        _messages.c.state == SENDING,
+    )
+    .values(
+        state=bindparam("b_state"),
+        reason=bindparam("b_reason"),
+        explanation=bindparam("b_explanation"),
+        due_at=bindparam("b_due_at"),
+        provider_message_id=func.coalesce(bindparam("b_pmid"), _messages.c.provider_message_id),
+        sent_at=func.coalesce(bindparam("b_sent_at"), _messages.c.sent_at),
+        delivered_at=bindparam("b_delivered_at"),
+        final_at=bindparam("b_final_at"),
+        updated_at=bindparam("b_at"),
+        lease_until=None,
+    )
+)
+
+
+async def write(conn: AsyncConnection, batch: list[Outcome]) -> int:
+    """Record a batch of outcomes in the caller's transaction; answer how many were sent or delivered."""
+    await conn.execute(
+        _fenced_update,
+        [
+            {
+                "b_id": o.id, "b_token": o.token, "b_state": o.state, "b_reason": o.reason,
+                "b_explanation": o.explanation, "b_due_at": o.due_at, "b_pmid": o.provider_message_id,
+                "b_sent_at": o.sent_at, "b_delivered_at": o.delivered_at, "b_final_at": o.final_at,
+                "b_at": o.at,
+            }
+            for o in batch
+        ],
+    )
+    current = await claims.owned(conn, _messages, [o.id for o in batch])
+    mine = [o for o in batch if current.get(o.id) == (o.token, o.state)]
+    if mine:
+        await conn.execute(
+            insert(_events),
+            [{"message_id": o.id, "state": o.state, "at": o.at, "detail": o.explanation} for o in mine],
+        )
+    tries = [o.attempt for o in batch if o.attempt is not None]
+    if tries:
+        await conn.execute(insert(_attempts), tries)
+    return sum(1 for o in mine if o.state in (SENT, DELIVERED))
+
+
+async def record_claimed(conn: AsyncConnection, ids: list[str], now: datetime) -> None:
+    await conn.execute(insert(_events), [{"message_id": i, "state": SENDING, "at": now} for i in ids])
+
+
+async def recover_expired_leases(conn: AsyncConnection, now: datetime) -> list[str]:
+    """Messages whose worker stopped answering go back to the queue, marked ambiguous: the provider may
+    have accepted them before the crash, so the next attempt asks it before sending again."""
+    detail = "The worker sending it stopped responding (lease expired); it will be checked and retried"
+    ids = await claims.recover(
+        conn, _messages, now=now, running_state=SENDING, back_to=RETRYING,
+        extra_values={"reason": "ambiguous", "explanation": detail},
+    )
+    if ids:
+        await conn.execute(
+            insert(_events), [{"message_id": i, "state": RETRYING, "at": now, "detail": detail} for i in ids]
+        )
+    return ids

@@ -1,0 +1,100 @@
+"""Live provider instances for a worker process: built from the provider rows, cached, rebuilt when the
+row changes, closed when dropped. One instance per provider owns its connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from herald.channels import registry
+from herald.channels.base import Provider, ProviderContext
+from herald.crypto import Keyring
+from herald.providers.models import Provider as ProviderRow
+from herald.queue.ratelimit import TokenBucket
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class LiveProvider:
+    id: str
+    kind: str
+    channel: str
+    enabled: bool
+    updated_at: datetime
+    instance: Provider | None
+    bucket: TokenBucket | None
+    error: str | None = None
+    """Why the instance could not be built (bad settings, undecryptable secrets)."""
+
+
+def settings_for(row: ProviderRow, keyring: Keyring) -> Any:
+    """Validate the stored settings plus decrypted secrets against the kind's typed model."""
+    spec = registry.get(row.kind)
+    if spec is None:
+        raise ValueError(f"unknown provider kind {row.kind!r}")
+    return spec.settings_model.model_validate({**row.settings, **keyring.decrypt(row.secrets)})
+
+
+class ProviderCache:
+    def __init__(self, engine: AsyncEngine, keyring: Keyring, ctx: ProviderContext, ttl: float = 2.0) -> None:
+        self._engine = engine
+        self._keyring = keyring
+        self._ctx = ctx
+        self._ttl = ttl
+        self._live: dict[str, LiveProvider] = {}
+        self._loaded_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self, provider_id: str) -> LiveProvider | None:
+        if time.monotonic() - self._loaded_at > self._ttl or provider_id not in self._live:
+            await self.refresh()
+        return self._live.get(provider_id)
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._loaded_at < 0.05:
+                return
+            async with self._engine.connect() as conn:
+                rows = (await conn.execute(select(ProviderRow))).all()
+                await conn.rollback()
+            seen = set()
+            for row in rows:
+                seen.add(row.id)
+                current = self._live.get(row.id)
+                if current and current.updated_at == row.updated_at:
+                    continue
+                if current and current.instance:
+                    await current.instance.close()
+                self._live[row.id] = self._build(row)  # type: ignore[arg-type]
+            for gone in set(self._live) - seen:
+                old = self._live.pop(gone)
+                if old.instance:
+                    await old.instance.close()
+            self._loaded_at = time.monotonic()
+
+    def _build(self, row: ProviderRow) -> LiveProvider:
+        bucket = TokenBucket(row.rate_limit) if row.rate_limit else None
+        live = LiveProvider(row.id, row.kind, row.channel, row.enabled, row.updated_at, None, bucket)
+        try:
+            spec = registry.get(row.kind)
+            assert spec is not None, f"unknown provider kind {row.kind!r}"
+            ctx = ProviderContext(outbox_dir=self._ctx.outbox_dir, provider_id=row.id)
+            live.instance = spec.factory(settings_for(row, self._keyring), ctx)
+        except Exception as exc:  # a broken configuration fails its messages, not the worker
+            live.error = str(exc)
+            log.warning("provider.unusable", provider_id=row.id, kind=row.kind, error=str(exc))
+        return live
+
+    async def close(self) -> None:
+        for live in self._live.values():
+            if live.instance:
+                await live.instance.close()
+        self._live.clear()

@@ -1,0 +1,93 @@
+"""Claim, lease and recover rows of a queue table (``messages`` or ``jobs``).
+
+A claim moves due rows to the running state in one statement, stamps a fresh lease token and a lease
+deadline, and returns them. Whoever holds the token may record the outcome; a worker that died loses the
+lease at the deadline and :func:`recover` puts the row back, so another worker retries it. Recording an
+outcome is fenced on the token: a worker whose lease was taken over changes nothing.
+
+PostgreSQL: ``FOR UPDATE SKIP LOCKED`` in a CTE, so concurrent workers take disjoint rows without waiting.
+SQLite: the same UPDATE with ``IN (SELECT … LIMIT)``; ``BEGIN IMMEDIATE`` already serialises writers.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Row, Table, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def new_token() -> str:
+    return secrets.token_hex(16)
+
+
+async def claim(
+    conn: AsyncConnection,
+    table: Table,
+    *,
+    now: datetime,
+    limit: int,
+    lease_seconds: float,
+    running_state: str,
+    ready_states: Sequence[str] = ("queued", "retrying"),
+    order_by: Sequence[ColumnElement[Any]] = (),
+    returning: Sequence[ColumnElement[Any]] = (),
+) -> tuple[str, list[Row[Any]]]:
+    """Lease up to ``limit`` due rows; answer the lease token and the rows (``returning`` columns)."""
+    c = table.c
+    token = new_token()
+    ready = (
+        select(c.id)
+        .where(c.state.in_(ready_states), c.due_at <= now)
+        .order_by(*order_by, c.due_at)
+        .limit(limit)
+    )
+    values = {
+        "state": running_state,
+        "lease_token": token,
+        "lease_until": now + timedelta(seconds=lease_seconds),
+        "attempts": c.attempts + 1,
+        "updated_at": now,
+    }
+    if conn.dialect.name == "postgresql":
+        # The CTE is evaluated once; SKIP LOCKED makes concurrent claimers take disjoint rows.
+        cte = ready.with_for_update(skip_locked=True).cte("ready")
+        stmt = update(table).where(c.id == cte.c.id)
+    else:
+        stmt = update(table).where(c.id.in_(ready.scalar_subquery()))
+    result = await conn.execute(stmt.values(values).returning(*(returning or (c.id,))))
+    return token, list(result.all())
+
+
+async def recover(
+    conn: AsyncConnection,
+    table: Table,
+    *,
+    now: datetime,
+    running_state: str,
+    back_to: str = "retrying",
+    extra_values: dict[str, Any] | None = None,
+) -> list[str]:
+    """Put rows whose lease expired (their worker died or hung) back in the queue; answer their ids."""
+    c = table.c
+    stmt = (
+        update(table)
+        .where(c.state == running_state, c.lease_until < now)
+        .values(state=back_to, due_at=now, lease_until=None, updated_at=now, **(extra_values or {}))
+        .returning(c.id)
+    )
+    return [row[0] for row in await conn.execute(stmt)]
+
+
+async def owned(conn: AsyncConnection, table: Table, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``id -> (lease_token, state)`` for ``ids``: tells which outcomes a fenced update really recorded."""
+    c = table.c
+    found: dict[str, tuple[str, str]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = await conn.execute(select(c.id, c.lease_token, c.state).where(c.id.in_(chunk)))
+        found.update({r[0]: (r[1], r[2]) for r in rows})
+    return found

@@ -1,0 +1,53 @@
+"""Inbound provider webhooks. Every one is signature-checked before it is read."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Header, Path, Request, Response
+
+from herald import errors
+from herald.channels.sms import twilio
+from herald.deps import SessionDep, StateDep
+from herald.messages import receipts
+from herald.providers.models import Provider
+from herald.providers.runtime import settings_for
+
+log = structlog.get_logger(__name__)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+
+@router.post("/twilio/{provider_id}/status", status_code=204, summary="Twilio delivery status callback")
+async def twilio_status(
+    request: Request,
+    session: SessionDep,
+    state: StateDep,
+    provider_id: Annotated[str, Path(max_length=64)],
+    signature: Annotated[str | None, Header(alias="X-Twilio-Signature")] = None,
+) -> Response:
+    provider = await session.get(Provider, provider_id)
+    if provider is None or provider.kind != "twilio":
+        raise errors.NotFound("No Twilio provider with this id.", code="provider_not_found")
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    # Twilio signs the URL it was given, i.e. our public URL, not the one this process sees behind a proxy.
+    url = state.settings.effective_public_url + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    token = settings_for(provider, state.keyring).auth_token.get_secret_value()
+    if not twilio.verify_signature(token, url, form, signature or ""):
+        log.warning("webhook.bad_signature", provider_id=provider_id)
+        raise errors.NotPermitted("The X-Twilio-Signature is missing or does not match.", code="bad_signature")
+    receipt = twilio.parse_status_callback(form)
+    if receipt is None:
+        return Response(status_code=204)
+    mid = request.query_params.get("mid")
+    if mid:
+        receipt = dataclasses.replace(receipt, herald_message_id=mid)
+    message = await receipts.find(session, provider.id, receipt)
+    if message is None:
+        log.info("webhook.unknown_message", provider_id=provider_id)
+        return Response(status_code=204)
+    receipts.apply(session, message, receipt)
+    return Response(status_code=204)

@@ -1,0 +1,49 @@
+"""Everything a worker process runs: the dispatcher and the job runner, wired from settings."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from herald.channels.base import ProviderContext
+from herald.crypto import Keyring
+from herald.metrics import Metrics
+from herald.pipeline.dispatch import Dispatcher
+from herald.providers.runtime import ProviderCache
+from herald.queue.jobs import JobRunner
+from herald.queue.retry import RetryPolicy
+from herald.settings import Settings
+
+
+class Worker:
+    def __init__(self, settings: Settings, engine: AsyncEngine, keyring: Keyring, metrics: Metrics) -> None:
+        self.providers = ProviderCache(engine, keyring, ProviderContext(outbox_dir=settings.outbox_dir))
+        self.dispatcher = Dispatcher(
+            engine, self.providers, public_url=settings.effective_public_url, metrics=metrics,
+            retry=RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds),
+            concurrency=settings.worker_concurrency, batch=settings.claim_batch,
+            lease_seconds=settings.lease_seconds, poll_interval=settings.poll_interval,
+        )
+        self.jobs = JobRunner(engine)
+        self.stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"),
+                       asyncio.create_task(self.jobs.run(self.stop), name="jobs")]
+
+    def wake(self) -> None:
+        self.dispatcher.wakeup.set()
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.providers.close()
+
+    async def run_forever(self) -> None:
+        self.start()
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            await self.providers.close()
