@@ -22,6 +22,7 @@ from typing import Any
 
 import psutil
 from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from herald import ids
 from herald.bootstrap import first_start
@@ -83,7 +84,9 @@ async def seed(settings: Settings, channel: str, count: int, provider_settings: 
 
 
 async def progress(url: str, channel: str) -> tuple[int, datetime | None, datetime | None]:
-    engine = make_engine(url, pool_size=1)
+    # A plain engine: Herald's own SQLite engine begins every transaction IMMEDIATE, which would make this
+    # observer take the write lock away from the worker it is measuring.
+    engine = create_async_engine(url)
     async with engine.connect() as conn:
         row = (await conn.execute(
             select(func.count(), func.min(Message.sent_at), func.max(Message.sent_at))
@@ -91,6 +94,15 @@ async def progress(url: str, channel: str) -> tuple[int, datetime | None, dateti
         )).one()
     await engine.dispose()
     return int(row[0]), row[1], row[2]
+
+
+async def failed_reasons(url: str, channel: str) -> dict[str, int]:
+    engine = create_async_engine(url)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(Message.reason, func.count()).where(
+            Message.channel == channel, Message.state == "failed").group_by(Message.reason))).all()
+    await engine.dispose()
+    return {str(reason): int(n) for reason, n in rows}
 
 
 def run_one(channel: str, count: int, base_env: dict[str, str], workdir: Path, db_url: str) -> dict[str, Any]:
@@ -103,7 +115,7 @@ def run_one(channel: str, count: int, base_env: dict[str, str], workdir: Path, d
     else:
         fake_cmd = ["fake", "smtp", "--port", str(port)]
         kind, psettings = "smtp", {"host": "127.0.0.1", "port": port, "security": "none",
-                                   "from_email": "bench@herald.localhost", "pool_size": 50}
+                                   "from_email": "bench@example.com", "pool_size": 50}
     settings = Settings(database_url=db_url, var_dir=workdir / "var", secret_key=base_env["HERALD_SECRET_KEY"])
     asyncio.run(seed(settings, channel, count, psettings, kind))
     fake = subprocess.Popen([sys.executable, "-m", "herald", *fake_cmd], env=base_env,
@@ -113,17 +125,19 @@ def run_one(channel: str, count: int, base_env: dict[str, str], workdir: Path, d
         wait_port(port)
         worker = subprocess.Popen([sys.executable, "-m", "herald", "worker"], env=base_env,
                                   stdout=subprocess.DEVNULL, stderr=(workdir / f"worker-{channel}.log").open("wb"))
-        proc = psutil.Process(worker.pid)
+        proc, fake_proc = psutil.Process(worker.pid), psutil.Process(fake.pid)
         cpu_start = None
         deadline = time.monotonic() + 600
         while True:
             done, first, last = asyncio.run(progress(db_url, channel))
             if cpu_start is None and done > 0:
-                t = proc.cpu_times()
+                t, f = proc.cpu_times(), fake_proc.cpu_times()
                 cpu_start, wall_start = t.user + t.system, time.monotonic()
+                fake_start = f.user + f.system
             if done >= count:
-                t = proc.cpu_times()
+                t, f = proc.cpu_times(), fake_proc.cpu_times()
                 cpu_used, wall = t.user + t.system - (cpu_start or 0), time.monotonic() - wall_start
+                fake_used = f.user + f.system - fake_start
                 break
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise RuntimeError(f"{channel}: only {done}/{count} done")
@@ -134,8 +148,12 @@ def run_one(channel: str, count: int, base_env: dict[str, str], workdir: Path, d
                 p.terminate()
                 p.wait(10)
     seconds = (last - first).total_seconds() if first and last else float("nan")
-    return {"messages": count, "seconds": round(seconds, 3), "per_second": round(count / seconds, 1),
-            "worker_cpu_percent": round(100 * cpu_used / wall, 1) if wall else None}
+    failures = asyncio.run(failed_reasons(db_url, channel))
+    if failures:
+        print(f"{channel}: failures {failures}; see {workdir}/worker-{channel}.log", file=sys.stderr)
+    return {"messages": count, "failed": sum(failures.values()), "seconds": round(seconds, 3), "per_second": round(count / seconds, 1),
+            "worker_cpu_percent": round(100 * cpu_used / wall, 1) if wall else None,
+            "fake_cpu_percent": round(100 * fake_used / wall, 1) if wall else None}
 
 
 def main() -> None:

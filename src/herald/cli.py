@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from herald import aio
 from herald.settings import Settings
 
 app = typer.Typer(help="Herald: customer notifications over SMS, email, push and wallet passes.",
@@ -107,7 +108,7 @@ def worker() -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(main())
+    aio.run(main())
 
 
 @app.command()
@@ -122,7 +123,7 @@ def fake_smtp(host: str = "127.0.0.1", port: int = 2525) -> None:
     """An SMTP sink that accepts and counts every message."""
     from herald.fakes import smtp
 
-    asyncio.run(smtp.serve(host, port))
+    aio.run(smtp.serve(host, port))
 
 
 @fake.command("twilio")
@@ -135,7 +136,7 @@ def fake_twilio(
     """An HTTP server shaped like Twilio's Messages API, with signed status callbacks."""
     from herald.fakes import twilio
 
-    asyncio.run(twilio.serve(host, port, account_sid, auth_token, callbacks))
+    aio.run(twilio.serve(host, port, account_sid, auth_token, callbacks))
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import smtplib
 import socket
 import ssl
 from collections.abc import AsyncIterator, Callable
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 from herald.channels.base import Envelope, PermanentError, ProviderContext, TransientError
 from herald.channels.email import smtp
 from herald.channels.email.smtp import SPEC, SmtpProvider, SmtpSettings
-from herald.fakes.smtp import FakeSmtp
+from herald.fakes.smtp import FakeSmtp, serve
 
 MakeProvider = Callable[..., SmtpProvider]
 
@@ -117,7 +118,8 @@ async def test_send_delivers_with_the_right_headers(fake: FakeSmtp, make_provide
     assert msg["from"].addresses[0].display_name == "Example News"
     assert msg["from"].addresses[0].addr_spec == "news@example.com"
     assert msg["to"] == "jane@example.org"
-    assert msg["date"] == "Sun, 01 Mar 2026 12:00:00 +0000"
+    sent_at = msg["date"].datetime
+    assert abs((sent_at - datetime.now(UTC)).total_seconds()) < 60  # the time of sending, not of creation
     assert msg["list-unsubscribe"] == "<https://u.example/1>"
     plain, html = msg.iter_parts()
     assert isinstance(plain, EmailMessage)
@@ -360,3 +362,31 @@ def test_settings_defaults_and_secrets() -> None:
     assert with_auth.password.get_secret_value() == "hunter2-secret"
     assert SPEC.secret_field_names() == ("password",)
     assert SPEC.channels == frozenset({"email"})
+
+
+def test_running_in_a_background_thread_with_auth_login() -> None:
+    """``running()`` serves from its own thread, for a Herald in a subprocess; here a sync stdlib client."""
+    fake = FakeSmtp(auth=("mailer", "secret"))
+    with fake.running() as server, smtplib.SMTP("127.0.0.1", server.port, timeout=5) as client:
+        client.ehlo("client.example.com")
+        client.user, client.password = "mailer", "secret"
+        client.auth("LOGIN", client.auth_login)
+        client.sendmail("a@example.com", ["b@example.org"], b"Subject: hi\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n")
+        assert server.count == 1
+        assert server.messages[0].subject == "hi"
+        assert server.messages[0].raw == b"Subject: hi\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n"
+    with pytest.raises(ConnectionRefusedError):  # stopped with the block
+        smtplib.SMTP("127.0.0.1", fake.port, timeout=2)
+
+
+async def test_serve_prints_its_address(capsys: pytest.CaptureFixture[str]) -> None:
+    task = asyncio.create_task(serve("127.0.0.1", 0))
+    for _ in range(100):
+        if "listening" in capsys.readouterr().out or task.done():
+            break
+        await asyncio.sleep(0.01)
+    else:
+        pytest.fail("serve() printed nothing")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task

@@ -68,6 +68,9 @@ class Dispatcher:
         self._pending: list[Outcome] = []
         self._pending_ready = asyncio.Event()
         self.sent_count = 0
+        # SQLite has one writer at a time and its busy handler sleeps in coarse steps (up to 100 ms), so
+        # this process's own claims and flushes queue here instead of colliding inside SQLite.
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
     # -- the loop ---------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -97,7 +100,7 @@ class Dispatcher:
     async def _claim(self, limit: int) -> int:
         now = datetime.now(UTC)
         try:
-            async with self.engine.begin() as conn:
+            async with self._write_lock, self.engine.begin() as conn:
                 token, rows = await claims.claim(
                     conn, MESSAGES, now=now, limit=limit, lease_seconds=self.lease_seconds,
                     running_state=SENDING, order_by=(_m.priority.desc(),), returning=_CLAIM_COLUMNS,
@@ -213,7 +216,7 @@ class Dispatcher:
     async def _flush(self, batch: list[Outcome]) -> None:
         for attempt_no in range(1, 100):
             try:
-                async with self.engine.begin() as conn:
+                async with self._write_lock, self.engine.begin() as conn:
                     self.sent_count += await outcomes.write(conn, batch)
                 return
             except Exception:
@@ -225,7 +228,7 @@ class Dispatcher:
     async def _recover_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
-                async with self.engine.begin() as conn:
+                async with self._write_lock, self.engine.begin() as conn:
                     ids = await outcomes.recover_expired_leases(conn, datetime.now(UTC))
                 if ids:
                     log.warning("dispatch.recovered", count=len(ids))

@@ -162,7 +162,7 @@ class SmtpProvider:
         """Send one message; see the module docstring for how failures are classified."""
         sender, name = self._sender(envelope)
         raw = self._build(envelope, sender, name)
-        rcpt = _idna_domain(envelope.to)
+        sender, rcpt = _idna_domain(sender), _idna_domain(envelope.to)
         smtputf8 = not (sender.isascii() and rcpt.isascii())
         if self._closed:
             raise TransientError("SMTP provider is closed", code="closed")
@@ -178,13 +178,13 @@ class SmtpProvider:
                     raise _by_code(f"{exc.stage} refused", exc.reply.code, exc.reply.message) from None
                 except _Lost as exc:
                     self._discard(conn)
-                    if exc.stage == "MAIL" and reused and exc.disconnected and attempt == 1:
+                    if exc.stage == "MAIL" and reused and exc.code == "disconnected" and attempt == 1:
                         continue  # the server closed an idle connection under us: nothing was sent
                     maybe_sent = exc.stage == "body"
                     log.warning("smtp connection lost at %s for %s", exc.stage, mask_address(envelope.to))
                     raise TransientError(
                         f"SMTP connection lost during {exc.stage}: {exc.reason}",
-                        code="timeout" if not exc.disconnected else "disconnected",
+                        code=exc.code,
                         maybe_sent=maybe_sent,
                     ) from None
                 except ProviderError:
@@ -242,8 +242,7 @@ class SmtpProvider:
                 text=text,
                 html=html,
                 headers=envelope.headers,
-                date=envelope.created_at,
-            )
+            )  # Date is the time of this attempt: a message queued for hours should not sort as old
         except ValueError as exc:
             raise PermanentError(f"cannot build the message: {exc}", code="invalid_message") from None
 
@@ -282,30 +281,26 @@ class SmtpProvider:
             conn.sent += 1
             return reply
         except aiosmtplib.SMTPServerDisconnected as exc:
-            raise _Lost(stage, str(exc), disconnected=True) from None
+            raise _Lost(stage, str(exc), "disconnected") from None
         except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
-            raise _Lost(stage, str(exc) or "timed out", disconnected=False) from None
+            raise _Lost(stage, str(exc) or "timed out", "timeout") from None
         except OSError as exc:
-            raise _Lost(stage, str(exc), disconnected=True) from None
+            raise _Lost(stage, str(exc), "disconnected") from None
         except aiosmtplib.SMTPResponseException as exc:  # a malformed reply: the session is unusable
-            raise _Lost(stage, f"{exc.code} {exc.message}", disconnected=False) from None
+            raise _Lost(stage, f"{exc.code} {exc.message}", "protocol") from None
 
     async def _after_refusal(self, conn: _Conn, stage: str, code: int) -> None:
         """Keep the connection when the session is still good (RSET clears a half-made envelope)."""
         client = conn.client
-        if code == 421 or code < 400 or not client.is_connected:
-            self._discard(conn)
-            return
-        if stage != "body":  # after the final DATA reply the server has reset the envelope itself
-            try:
-                reply = await client.rset()
-            except (aiosmtplib.SMTPException, OSError):
-                self._discard(conn)
-                return
-            if reply.code != 250:
-                self._discard(conn)
-                return
-        self._checkin(conn)
+        keep = code != 421 and code >= 400 and client.is_connected
+        try:
+            if keep and stage != "body":  # after the final DATA reply the server has reset by itself
+                keep = False  # until RSET has answered (a cancelled RSET leaves the session unknown)
+                keep = (await client.rset()).code == 250
+        except (aiosmtplib.SMTPException, OSError):
+            keep = False
+        finally:
+            (self._checkin if keep else self._discard)(conn)
 
     # -- the pool ----------------------------------------------------------------------------------
 
@@ -398,9 +393,9 @@ class SmtpProvider:
 class _Lost(Exception):
     """The connection died or timed out mid-transaction (``stage`` says where)."""
 
-    def __init__(self, stage: str, reason: str, *, disconnected: bool) -> None:
+    def __init__(self, stage: str, reason: str, code: Literal["disconnected", "timeout", "protocol"]) -> None:
         super().__init__(stage, reason)
-        self.stage, self.reason, self.disconnected = stage, reason, disconnected
+        self.stage, self.reason, self.code = stage, reason, code
 
 
 SPEC = ProviderSpec(

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -34,6 +34,7 @@ from herald.redact import mask_address
 
 log = logging.getLogger(__name__)
 
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 API_VERSION = "2010-04-01"
 RECONCILE_SLACK = timedelta(minutes=2)
 """Clock skew allowed between our ``since`` and Twilio's ``date_created``."""
@@ -144,7 +145,9 @@ class TwilioProvider:
             form["StatusCallback"] = envelope.callback_url
         to = mask_address(envelope.to)
         try:
-            async with self._http().post(self._messages_url, data=form) as resp:
+            # Pre-encoded: aiohttp's FormData costs more CPU than the rest of the request.
+            payload = urlencode(form).encode()
+            async with self._http().post(self._messages_url, data=payload, headers=_FORM) as resp:
                 status = resp.status
                 raw = await resp.read()
                 retry_after = resp.headers.get("Retry-After")
