@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.db.base import Base, utcnow
+from herald.queue.claim import READY
 
 # Life cycle (DESIGN.md): planned -> skipped | queued -> sending -> sent -> delivered | undelivered | ...
 QUEUED, RETRYING, SENDING, SENT = "queued", "retrying", "sending", "sent"
@@ -25,6 +26,10 @@ FINAL = frozenset({DELIVERED, UNDELIVERED, BOUNCED, COMPLAINED, FAILED, EXPIRED,
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
+        # The claim query walks this in order (highest priority, earliest due) and stops at its LIMIT,
+        # instead of sorting every waiting message on each claim.
+        Index("ix_messages_claim", text("priority DESC"), "due_at",
+              sqlite_where=text(READY), postgresql_where=text(READY)),
         Index(None, "state", "due_at"),
         Index(None, "workspace_id", "id"),
         Index(None, "provider_id", "provider_message_id"),

@@ -67,7 +67,6 @@ class Dispatcher:
         self._slot_free = asyncio.Event()
         self._pending: list[Outcome] = []
         self._pending_ready = asyncio.Event()
-        self.sent_count = 0
         # SQLite has one writer at a time and its busy handler sleeps in coarse steps (up to 100 ms), so
         # this process's own claims and flushes queue here instead of colliding inside SQLite.
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
@@ -104,9 +103,8 @@ class Dispatcher:
                 token, rows = await claims.claim(
                     conn, MESSAGES, now=now, limit=limit, lease_seconds=self.lease_seconds,
                     running_state=SENDING, order_by=(_m.priority.desc(),), returning=_CLAIM_COLUMNS,
+                    sqlite_index="ix_messages_claim",
                 )
-                if rows:
-                    await outcomes.record_claimed(conn, [r.id for r in rows], now)
         except Exception:
             log.exception("dispatch.claim_failed")
             await asyncio.sleep(self.poll_interval)
@@ -217,7 +215,7 @@ class Dispatcher:
         for attempt_no in range(1, 100):
             try:
                 async with self._write_lock, self.engine.begin() as conn:
-                    self.sent_count += await outcomes.write(conn, batch)
+                    await outcomes.write(conn, batch)
                 return
             except Exception:
                 # The database is unreachable or locked: the leases still protect these messages, so keep

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.channels.base import SendResult
@@ -114,8 +114,20 @@ _fenced_update = (
 )
 
 
-async def write(conn: AsyncConnection, batch: list[Outcome]) -> int:
-    """Record a batch of outcomes in the caller's transaction; answer how many were sent or delivered."""
+# The timeline entry is written only where the fenced update took effect: same id, token and new state.
+_owned_event = insert(_events).from_select(
+    ["message_id", "state", "at", "detail"],
+    select(_messages.c.id, _messages.c.state, bindparam("e_at"), bindparam("e_detail")).where(
+        _messages.c.id == bindparam("e_id"),
+        _messages.c.lease_token == bindparam("e_token"),
+        _messages.c.state == bindparam("e_state"),
+    ),
+)
+
+
+async def write(conn: AsyncConnection, batch: list[Outcome]) -> None:
+    """Record a batch of outcomes in the caller's transaction. A worker that lost a lease changes nothing
+    but the attempt row: the provider call did happen."""
     await conn.execute(
         _fenced_update,
         [
@@ -128,21 +140,14 @@ async def write(conn: AsyncConnection, batch: list[Outcome]) -> int:
             for o in batch
         ],
     )
-    current = await claims.owned(conn, _messages, [o.id for o in batch])
-    mine = [o for o in batch if current.get(o.id) == (o.token, o.state)]
-    if mine:
-        await conn.execute(
-            insert(_events),
-            [{"message_id": o.id, "state": o.state, "at": o.at, "detail": o.explanation} for o in mine],
-        )
+    await conn.execute(
+        _owned_event,
+        [{"e_id": o.id, "e_token": o.token, "e_state": o.state, "e_at": o.at, "e_detail": o.explanation}
+         for o in batch],
+    )
     tries = [o.attempt for o in batch if o.attempt is not None]
     if tries:
         await conn.execute(insert(_attempts), tries)
-    return sum(1 for o in mine if o.state in (SENT, DELIVERED))
-
-
-async def record_claimed(conn: AsyncConnection, ids: list[str], now: datetime) -> None:
-    await conn.execute(insert(_events), [{"message_id": i, "state": SENDING, "at": now} for i in ids])
 
 
 async def recover_expired_leases(conn: AsyncConnection, now: datetime) -> list[str]:

@@ -160,6 +160,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_messages_provider_id_provider_message_id'), ['provider_id', 'provider_message_id'], unique=False)
+        batch_op.create_index('ix_messages_claim', [sa.text('priority DESC'), 'due_at'], unique=False,
+                              sqlite_where=sa.text("state IN ('queued', 'retrying')"),
+                              postgresql_where=sa.text("state IN ('queued', 'retrying')"))
         batch_op.create_index(batch_op.f('ix_messages_state_due_at'), ['state', 'due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_messages_workspace_id_id'), ['workspace_id', 'id'], unique=False)
 
@@ -208,6 +211,7 @@ def downgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_messages_workspace_id_id'))
         batch_op.drop_index(batch_op.f('ix_messages_state_due_at'))
+        batch_op.drop_index('ix_messages_claim')
         batch_op.drop_index(batch_op.f('ix_messages_provider_id_provider_message_id'))
 
     op.drop_table('messages')
