@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from herald import ids
@@ -29,6 +29,7 @@ from herald.bootstrap import first_start
 from herald.crypto import Keyring
 from herald.db.migrate import upgrade
 from herald.db.session import make_engine, make_sessionmaker, unit_of_work
+from herald.messages import service as messages
 from herald.messages.models import Message
 from herald.providers import service as providers
 from herald.providers.schemas import ProviderCreate
@@ -53,7 +54,8 @@ def wait_port(port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
-async def seed(settings: Settings, channel: str, count: int, provider_settings: dict[str, Any], kind: str) -> None:
+async def seed(settings: Settings, channel: str, count: int, provider_settings: dict[str, Any], kind: str,
+               paragraphs: int = 40) -> None:
     engine = make_engine(settings.effective_database_url, pool_size=1)
     keyring = Keyring.from_settings(settings)
     await first_start(settings, engine, keyring)
@@ -63,7 +65,7 @@ async def seed(settings: Settings, channel: str, count: int, provider_settings: 
             actor="bench")
         await session.flush()
         now = datetime.now(UTC)
-        html = "<html><body><h1>Statement</h1>" + "<p>Your monthly statement is ready.</p>" * 40 + "</body></html>"
+        html = "<html><body><h1>Statement</h1>" + "<p>Your statement is ready.</p>" * paragraphs + "</body></html>"
         for start in range(0, count, 5000):
             rows = []
             for i in range(start, min(count, start + 5000)):
@@ -79,7 +81,7 @@ async def seed(settings: Settings, channel: str, count: int, provider_settings: 
                     "classification": "transactional", "priority": 0, "meta": {}, "state": "queued",
                     "due_at": now, "attempts": 0, "created_at": now, "updated_at": now,
                 })
-            await session.execute(insert(Message), rows)
+            await messages.bulk_enqueue(session, rows)
     await engine.dispose()
 
 
@@ -105,7 +107,8 @@ async def failed_reasons(url: str, channel: str) -> dict[str, int]:
     return {str(reason): int(n) for reason, n in rows}
 
 
-def run_one(channel: str, count: int, base_env: dict[str, str], workdir: Path, db_url: str) -> dict[str, Any]:
+def run_one(channel: str, count: int, base_env: dict[str, str], workdir: Path, db_url: str, paragraphs: int = 40
+            ) -> dict[str, Any]:
     port = free_port()
     if channel == "sms":
         fake_cmd = ["fake", "twilio", "--port", str(port), "--account-sid", SID, "--auth-token", AUTH,
@@ -117,7 +120,7 @@ def run_one(channel: str, count: int, base_env: dict[str, str], workdir: Path, d
         kind, psettings = "smtp", {"host": "127.0.0.1", "port": port, "security": "none",
                                    "from_email": "bench@example.com", "pool_size": 50}
     settings = Settings(database_url=db_url, var_dir=workdir / "var", secret_key=base_env["HERALD_SECRET_KEY"])
-    asyncio.run(seed(settings, channel, count, psettings, kind))
+    asyncio.run(seed(settings, channel, count, psettings, kind, paragraphs))
     fake = subprocess.Popen([sys.executable, "-m", "herald", *fake_cmd], env=base_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     worker = None
@@ -151,7 +154,8 @@ def run_one(channel: str, count: int, base_env: dict[str, str], workdir: Path, d
     failures = asyncio.run(failed_reasons(db_url, channel))
     if failures:
         print(f"{channel}: failures {failures}; see {workdir}/worker-{channel}.log", file=sys.stderr)
-    return {"messages": count, "failed": sum(failures.values()), "seconds": round(seconds, 3), "per_second": round(count / seconds, 1),
+    return {"messages": count, "failed": sum(failures.values()), "seconds": round(seconds, 3),
+            "per_second": round(count / seconds, 1),
             "worker_cpu_percent": round(100 * cpu_used / wall, 1) if wall else None,
             "fake_cpu_percent": round(100 * fake_used / wall, 1) if wall else None}
 
@@ -161,6 +165,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     parser.add_argument("--channels", default="sms,email")
+    parser.add_argument("--html-paragraphs", type=int, default=40, help="email HTML size (40 = about 1.7 KB)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
@@ -171,7 +176,7 @@ def main() -> None:
                     "HERALD_SECRET_KEY": "bench-secret-key-0123456789", "HERALD_LOG_LEVEL": "WARNING"})
         result: dict[str, Any] = {"database": db_url.split(":")[0], "cpu_count": os.cpu_count()}
         for channel in args.channels.split(","):
-            result[channel] = run_one(channel, args.messages, env, workdir, db_url)
+            result[channel] = run_one(channel, args.messages, env, workdir, db_url, args.html_paragraphs)
         print(json.dumps(result))
 
 

@@ -12,13 +12,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from herald import ids
 from herald.bootstrap import first_start
 from herald.crypto import Keyring
 from herald.db.session import make_engine, make_sessionmaker, unit_of_work
 from herald.fakes.twilio import FakeTwilio
+from herald.messages import service as messages
 from herald.messages.models import FINAL, Message
 from herald.providers import service as providers
 from herald.providers.schemas import ProviderCreate
@@ -48,7 +49,7 @@ async def _seed(settings: Settings, twilio_url: str) -> None:
             "classification": "transactional", "priority": 0, "meta": {}, "state": "queued", "due_at": now,
             "attempts": 0, "created_at": now, "updated_at": now,
         } for i in range(TOTAL)]
-        await session.execute(insert(Message), rows)
+        await messages.bulk_enqueue(session, rows)
     await engine.dispose()
 
 

@@ -63,6 +63,7 @@ async def test_sms_is_sent_through_twilio_and_explained(herald_with_worker: Runn
     assert [t["state"] for t in msg["timeline"]] == ["queued", "sending", "sent"]
     assert [a["outcome"] for a in msg["attempts"]] == ["sent"]
     assert "twilio" in msg["explanation"]
+    assert msg["content"] == {"body": "Your OTP is on its way"}
 
 
 @pytest.mark.parametrize("mode", ["500", "429"])

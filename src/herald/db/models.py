@@ -2,11 +2,11 @@
 
 from herald.auth.models import ApiClient, AuditLog, ConsoleUser, Workspace
 from herald.db.base import Base
-from herald.messages.models import Attempt, IdempotencyKey, Message, MessageEvent
+from herald.messages.models import Attempt, IdempotencyKey, Message, MessageContent, MessageEvent
 from herald.providers.models import Provider
 from herald.queue.models import Job
 
 __all__ = [
     "ApiClient", "Attempt", "AuditLog", "Base", "ConsoleUser", "IdempotencyKey", "Job", "Message",
-    "MessageEvent", "Provider", "Workspace",
+    "MessageContent", "MessageEvent", "Provider", "Workspace",
 ]

@@ -24,7 +24,7 @@ Reader = Annotated[Principal, Depends(require("messages:read"))]
 
 def to_out(
     m: Message, *, events: list[MessageEvent] | None = None, attempts: list[Attempt] | None = None,
-    content: bool = False,
+    content: dict[str, Any] | None = None,
 ) -> MessageOut:
     return MessageOut(
         id=m.id, state=m.state, channel=m.channel, to=m.to_address, sender=m.sender,
@@ -32,7 +32,7 @@ def to_out(
         provider_message_id=m.provider_message_id, reason=m.reason, explanation=m.explanation,
         attempt_count=m.attempts, due_at=m.due_at, expires_at=m.expires_at, created_at=m.created_at,
         updated_at=m.updated_at, sent_at=m.sent_at, delivered_at=m.delivered_at, metadata=m.meta or {},
-        content=dict(m.content) if content else None,
+        content=content,
         timeline=None if events is None else timeline(events, attempts or []),
         attempts=None if attempts is None else [AttemptOut.model_validate(a, from_attributes=True)
                                                 for a in attempts],
@@ -87,7 +87,8 @@ async def get_message(
 ) -> dict[str, Any]:
     message = await service.get(session, principal.workspace_id, message_id)
     events, attempts = await service.history(session, message.id)
-    return _json(to_out(message, events=events, attempts=attempts, content=True))
+    content = await service.content_of(session, message.id)
+    return _json(to_out(message, events=events, attempts=attempts, content=content))
 
 
 @router.get("", response_model=MessagePage, response_model_by_alias=True, summary="List messages, newest first")

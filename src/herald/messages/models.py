@@ -42,7 +42,6 @@ class Message(Base):
     provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
     to_address: Mapped[str] = mapped_column(String(320))
     sender: Mapped[str | None] = mapped_column(String(320))
-    content: Mapped[dict[str, Any]]
     classification: Mapped[str] = mapped_column(String(40), default="transactional")
     priority: Mapped[int] = mapped_column(default=0)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
@@ -60,6 +59,17 @@ class Message(Base):
     sent_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     final_at: Mapped[datetime | None]
+
+
+class MessageContent(Base):
+    """The rendered parts of a message (body; subject, html, text), exactly as sent. Kept apart from the
+    message row, which every state change rewrites: a 2 KB email body copied on each update halved
+    throughput on SQLite."""
+
+    __tablename__ = "message_contents"
+
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    content: Mapped[dict[str, Any]]
 
 
 class MessageEvent(Base):
@@ -110,4 +120,5 @@ class IdempotencyKey(Base):
 # Typed handles on the tables, for Core statements on the hot path.
 MESSAGES = cast(Table, Message.__table__)
 EVENTS = cast(Table, MessageEvent.__table__)
+CONTENTS = cast(Table, MessageContent.__table__)
 ATTEMPTS = cast(Table, Attempt.__table__)

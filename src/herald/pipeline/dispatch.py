@@ -32,7 +32,7 @@ log = structlog.get_logger(__name__)
 
 _m = MESSAGES.c
 _CLAIM_COLUMNS = (
-    _m.id, _m.channel, _m.provider_id, _m.to_address, _m.sender, _m.content, _m.expires_at,
+    _m.id, _m.channel, _m.provider_id, _m.to_address, _m.sender, _m.expires_at,
     _m.attempts, _m.reason, _m.created_at, _m.due_at,
 )
 
@@ -105,12 +105,13 @@ class Dispatcher:
                     running_state=SENDING, order_by=(_m.priority.desc(),), returning=_CLAIM_COLUMNS,
                     sqlite_index="ix_messages_claim",
                 )
+                contents = await outcomes.contents(conn, [r.id for r in rows]) if rows else {}
         except Exception:
             log.exception("dispatch.claim_failed")
             await asyncio.sleep(self.poll_interval)
             return 0
         for row in rows:
-            task = asyncio.create_task(self._deliver(row, token))
+            task = asyncio.create_task(self._deliver(row, contents.get(row.id, {}), token))
             self._inflight.add(task)
             task.add_done_callback(self._done)
         return len(rows)
@@ -122,7 +123,7 @@ class Dispatcher:
             log.error("dispatch.task_crashed", error=repr(task.exception()))
 
     # -- one message ------------------------------------------------------------------------------------
-    async def _deliver(self, row: Row[Any], token: str) -> None:
+    async def _deliver(self, row: Row[Any], content: dict[str, Any], token: str) -> None:
         started = datetime.now(UTC)
         if row.expires_at is not None and row.expires_at <= started:
             self._record(outcomes.expired(row, token, started))
@@ -143,7 +144,7 @@ class Dispatcher:
                 self._record(outcomes.expired(row, token, started))
                 return
         envelope = Envelope(
-            message_id=row.id, channel=row.channel, to=row.to_address, content=row.content, sender=row.sender,
+            message_id=row.id, channel=row.channel, to=row.to_address, content=content, sender=row.sender,
             callback_url=f"{self.public_url}/webhooks/{live.kind}/{live.id}/status?mid={row.id}",
             created_at=row.created_at,
         )

@@ -11,7 +11,18 @@ from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.channels.base import SendResult
-from herald.messages.models import ATTEMPTS, DELIVERED, EVENTS, EXPIRED, FAILED, MESSAGES, RETRYING, SENDING, SENT
+from herald.messages.models import (
+    ATTEMPTS,
+    CONTENTS,
+    DELIVERED,
+    EVENTS,
+    EXPIRED,
+    FAILED,
+    MESSAGES,
+    RETRYING,
+    SENDING,
+    SENT,
+)
 from herald.providers.runtime import LiveProvider
 from herald.queue import claim as claims
 
@@ -148,6 +159,12 @@ async def write(conn: AsyncConnection, batch: list[Outcome]) -> None:
     tries = [o.attempt for o in batch if o.attempt is not None]
     if tries:
         await conn.execute(insert(_attempts), tries)
+
+
+async def contents(conn: AsyncConnection, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The content of each claimed message, in one query per batch."""
+    rows = await conn.execute(select(CONTENTS.c.message_id, CONTENTS.c.content).where(CONTENTS.c.message_id.in_(ids)))
+    return {r[0]: r[1] for r in rows}
 
 
 async def recover_expired_leases(conn: AsyncConnection, now: datetime) -> list[str]:

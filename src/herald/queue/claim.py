@@ -19,7 +19,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-
 # Literal, not bound: a partial index is only usable when the query repeats its condition verbatim.
 READY = "state IN ('queued', 'retrying')"
 

@@ -136,7 +136,6 @@ def upgrade() -> None:
     sa.Column('provider_id', sa.String(length=40), nullable=True),
     sa.Column('to_address', sa.String(length=320), nullable=False),
     sa.Column('sender', sa.String(length=320), nullable=True),
-    sa.Column('content', sa.JSON(), nullable=False),
     sa.Column('classification', sa.String(length=40), nullable=False),
     sa.Column('priority', sa.Integer(), nullable=False),
     sa.Column('metadata', sa.JSON(), nullable=False),
@@ -183,6 +182,12 @@ def upgrade() -> None:
     with op.batch_alter_table('attempts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_attempts_message_id'), ['message_id'], unique=False)
 
+    op.create_table('message_contents',
+    sa.Column('message_id', sa.String(length=40), nullable=False),
+    sa.Column('content', sa.JSON(), nullable=False),
+    sa.ForeignKeyConstraint(['message_id'], ['messages.id'], name=op.f('fk_message_contents_message_id_messages'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('message_id', name=op.f('pk_message_contents'))
+    )
     op.create_table('message_events',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('message_id', sa.String(length=40), nullable=False),
@@ -204,6 +209,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_message_events_message_id'))
 
     op.drop_table('message_events')
+    op.drop_table('message_contents')
     with op.batch_alter_table('attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_attempts_message_id'))
 
