@@ -84,6 +84,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 
 
 @pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """An empty, migrated PostgreSQL database, for tests that are about PostgreSQL only."""
+    _truncate_pg(pg_database)
+    return pg_database
+
+
+@pytest.fixture
 def settings(db_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=db_url, var_dir=tmp_path / "var", secret_key="test-secret-key-0123456789",

@@ -1,4 +1,4 @@
-"""Start Herald as real processes for acceptance tests."""
+"""Start Herald as real processes for acceptance tests, and seed or inspect their database."""
 
 from __future__ import annotations
 
@@ -7,9 +7,21 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from sqlalchemy import func, select
+
+from herald import ids
+from herald.bootstrap import first_start
+from herald.crypto import Keyring
+from herald.db.session import make_engine, make_sessionmaker, unit_of_work
+from herald.messages import service as messages
+from herald.messages.models import Message
+from herald.providers import service as providers
+from herald.providers.schemas import ProviderCreate
+from herald.settings import Settings
 
 
 def free_port() -> int:
@@ -63,3 +75,33 @@ def token(base: str, client_id: str, secret: str) -> str:
     resp = httpx.post(f"{base}/oauth/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret))
     resp.raise_for_status()
     return str(resp.json()["access_token"])
+
+
+async def seed_sms(settings: Settings, twilio_url: str, total: int, sid: str, auth: str) -> None:
+    """A Twilio provider pointing at the fake, and ``total`` queued SMS with distinct bodies."""
+    engine = make_engine(settings.effective_database_url, pool_size=1)
+    keyring = Keyring.from_settings(settings)
+    await first_start(settings, engine, keyring)
+    async with unit_of_work(make_sessionmaker(engine)) as session:
+        provider = await providers.create(session, keyring, "ws_default", ProviderCreate(
+            name="twilio", kind="twilio", priority=10, settings={
+                "account_sid": sid, "auth_token": auth, "from_number": "+14155550199", "base_url": twilio_url}),
+            actor="test")
+        await session.flush()
+        now = datetime.now(UTC)
+        await messages.bulk_enqueue(session, [{
+            "id": ids.new_id("msg"), "workspace_id": "ws_default", "source": "api", "channel": "sms",
+            "provider_id": provider.id, "to_address": f"+4477009{i % 1000:05d}", "content": {"body": f"sms {i}"},
+            "classification": "transactional", "priority": 0, "meta": {}, "state": "queued", "due_at": now,
+            "attempts": 0, "created_at": now, "updated_at": now,
+        } for i in range(total)])
+    await engine.dispose()
+
+
+async def counts(url: str) -> dict[str, int]:
+    """Messages by state."""
+    engine = make_engine(url, pool_size=1)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(select(Message.state, func.count()).group_by(Message.state))).all()
+    await engine.dispose()
+    return {state: int(n) for state, n in rows}
