@@ -11,6 +11,7 @@ from herald.crypto import Keyring
 from herald.metrics import Metrics
 from herald.pipeline.dispatch import Dispatcher
 from herald.providers.runtime import ProviderCache
+from herald.queue import notify
 from herald.queue.jobs import JobRunner
 from herald.queue.retry import RetryPolicy
 from herald.settings import Settings
@@ -27,11 +28,15 @@ class Worker:
         )
         self.jobs = JobRunner(engine)
         self.stop = asyncio.Event()
+        self.database_url = settings.effective_database_url
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"),
                        asyncio.create_task(self.jobs.run(self.stop), name="jobs")]
+        if self.database_url.startswith("postgresql"):
+            self._tasks.append(asyncio.create_task(notify.listen(self.database_url, self.wake, self.stop),
+                                                   name="listen"))
 
     def wake(self) -> None:
         self.dispatcher.wakeup.set()

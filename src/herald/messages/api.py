@@ -16,6 +16,7 @@ from herald.messages import service
 from herald.messages.models import STATES, Attempt, Message, MessageEvent
 from herald.messages.schemas import AttemptOut, MessageCreate, MessageOut, MessagePage, TimelineEntry
 from herald.problems import COMMON_RESPONSES
+from herald.queue import notify
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"], responses={**COMMON_RESPONSES})
 Sender = Annotated[Principal, Depends(require("messages:send"))]
@@ -72,6 +73,7 @@ async def create_message(
     if workspace is None:
         raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
     message = await service.create(session, workspace, req)
+    await notify.notify(session)
     await session.flush()
     events, _ = await service.history(session, message.id)
     body = _json(to_out(message, events=events, attempts=[]))
