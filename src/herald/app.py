@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
-from herald import health, problems
+from herald import console, health, problems
 from herald.auth import api as auth_api
+from herald.auth import clients as clients_api
 from herald.crypto import Keyring
 from herald.db.session import make_engine, make_sessionmaker
 from herald.deps import AppState
@@ -18,6 +20,9 @@ from herald.messages import api as messages_api
 from herald.metrics import Metrics
 from herald.providers import api as providers_api
 from herald.settings import Settings
+from herald.templates import api as templates_api
+from herald.templates.liquid import Renderer
+from herald.tools import api as tools_api
 from herald.webhooks import api as webhooks_api
 from herald.worker import Worker
 
@@ -31,7 +36,8 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
         engine = make_engine(settings.effective_database_url)
         keyring = Keyring.from_settings(settings)
         metrics = Metrics()
-        state = AppState(settings, engine, make_sessionmaker(engine), keyring, metrics)
+        renderer = Renderer(output_limit=settings.template_output_limit)
+        state = AppState(settings, engine, make_sessionmaker(engine), keyring, metrics, renderer)
         worker = Worker(settings, engine, keyring, metrics) if with_worker else None
         if worker:
             state.wake_dispatcher = worker.wake
@@ -52,9 +58,11 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
-    for router in (auth_api.router, messages_api.router, providers_api.router, webhooks_api.router,
-                   health.router):
+    for router in (auth_api.router, clients_api.router, messages_api.router, templates_api.router,
+                   providers_api.router, tools_api.router, webhooks_api.router, health.router):
         app.include_router(router)
+    app.include_router(console.router, include_in_schema=False)
+    app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
     _document_problem(app)
     return app
 
@@ -76,6 +84,20 @@ def _document_problem(app: FastAPI) -> None:
                     "field": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}}},
             },
         }
+        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, item in schema.get("paths", {}).items():
+            for method, operation in item.items():
+                responses = operation.setdefault("responses", {})
+                statuses = ["400", "401", "403", "413", "422", "500", "503"]
+                statuses += ["404"] if "{" in path else []
+                statuses += ["409"] if method in ("post", "patch", "delete") else []
+                for status in statuses:
+                    responses.setdefault(status, {"description": "Problem details (RFC 9457)"})
+                for status, response in responses.items():
+                    if status.startswith(("4", "5")):
+                        response["content"] = problem
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
         app.openapi_schema = schema
         return schema
 

@@ -14,6 +14,7 @@ from herald.auth import tokens
 from herald.crypto import Keyring
 from herald.metrics import Metrics
 from herald.settings import Settings
+from herald.templates.liquid import Renderer
 
 
 @dataclass
@@ -23,6 +24,7 @@ class AppState:
     sessions: async_sessionmaker[AsyncSession]
     keyring: Keyring
     metrics: Metrics
+    renderer: Renderer
     wake_dispatcher: Callable[[], None] = field(default=lambda: None)
 
 

@@ -27,6 +27,17 @@ class Invalid(HeraldError):
     code = "invalid"
 
 
+class RenderFailed(Invalid):
+    """A template could not be rendered for one recipient. The message is stored as failed (the caller
+    catches this and commits); ``message_id`` names it."""
+
+    code = "render_error"
+
+    def __init__(self, detail: str, *, message_id: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail, errors=errors)
+        self.message_id = message_id
+
+
 class NotFound(HeraldError):
     code = "not_found"
 

@@ -104,3 +104,29 @@ async def test_another_workspace_sees_404_for_my_ids(herald: Running) -> None:
         assert resp.headers["content-type"].startswith("application/problem+json")
     listing = await herald.client.get("/v1/messages", headers=headers)
     assert listing.json()["data"] == []
+
+
+async def test_clients_are_created_listed_and_revoked(herald: Running) -> None:
+    client = await herald.authed()
+    made = await client.post("/v1/clients", json={"name": "core-banking", "scopes": ["messages:send"]})
+    assert made.status_code == 201, made.text
+    new = made.json()
+    assert new["secret"].startswith("hs_")
+    listed = (await client.get("/v1/clients")).json()
+    assert {c["id"] for c in listed} == {CLIENT_ID, new["id"]}
+    assert all("secret" not in c for c in listed)
+
+    token = await herald.token(client_id=new["id"], secret=new["secret"])
+    limited = {"Authorization": f"Bearer {token}"}
+    assert (await herald.client.get("/v1/clients", headers=limited)).status_code == 403
+    assert (await herald.client.post("/v1/messages", headers=limited, json={
+        "channel": "sms", "to": "+14155550100", "body": "hi"})).status_code == 202
+
+    assert (await client.delete(f"/v1/clients/{new['id']}")).status_code == 204
+    refused = await herald.client.post("/oauth/token", data={"grant_type": "client_credentials"},
+                                       auth=(new["id"], new["secret"]))
+    assert refused.status_code == 401
+    bad = await client.post("/v1/clients", json={"name": "x", "scopes": ["root"]})
+    assert bad.status_code == 422
+    assert bad.json()["code"] == "invalid_scope"
+    assert (await client.delete("/v1/clients/cli_nobody")).status_code == 404

@@ -17,6 +17,10 @@ class Workspace(TimestampMixin, Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     default_region: Mapped[str] = mapped_column(String(2), default="US")
+    default_locale: Mapped[str] = mapped_column(String(35), default="en")
+    """The last step of every template's locale fallback chain."""
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    """For dates in messages when the recipient's own time zone is unknown."""
 
 
 class ConsoleUser(TimestampMixin, Base):

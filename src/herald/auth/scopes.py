@@ -5,6 +5,8 @@ SCOPES = {
     "messages:read": "Read messages, their timelines and attempts",
     "providers:read": "Read provider configuration (never secrets)",
     "providers:write": "Create, change and delete providers",
+    "templates:read": "Read and preview templates",
+    "templates:write": "Create, edit and archive templates",
     "clients:write": "Create and revoke API clients",
 }
 ALL = tuple(SCOPES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ from herald.deps import SessionDep, StateDep, require
 from herald.messages import service
 from herald.messages.models import STATES, Attempt, Message, MessageEvent
 from herald.messages.schemas import AttemptOut, MessageCreate, MessageOut, MessagePage, TimelineEntry
-from herald.problems import COMMON_RESPONSES
+from herald.problems import COMMON_RESPONSES, problem
 from herald.queue import notify
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"], responses={**COMMON_RESPONSES})
@@ -29,7 +30,8 @@ def to_out(
 ) -> MessageOut:
     return MessageOut(
         id=m.id, state=m.state, channel=m.channel, to=m.to_address, sender=m.sender,
-        classification=m.classification, priority=m.priority, provider_id=m.provider_id,
+        classification=m.classification, priority=m.priority, template_id=m.template_id,
+        template_version=m.template_version, locale=m.locale, provider_id=m.provider_id,
         provider_message_id=m.provider_message_id, reason=m.reason, explanation=m.explanation,
         attempt_count=m.attempts, due_at=m.due_at, expires_at=m.expires_at, created_at=m.created_at,
         updated_at=m.updated_at, sent_at=m.sent_at, delivered_at=m.delivered_at, metadata=m.meta or {},
@@ -72,14 +74,22 @@ async def create_message(
     workspace = await session.get(Workspace, principal.workspace_id)
     if workspace is None:
         raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
-    message = await service.create(session, workspace, req)
-    await notify.notify(session)
+    try:
+        message = await service.create(session, workspace, req, renderer=state.renderer,
+                                       sms_max_segments=state.settings.sms_max_segments)
+    except errors.RenderFailed as exc:  # kept as a failed message (committed), never sent half-rendered
+        failed = problem(422, exc.code, exc.detail, instance=request.url.path, errors_=exc.errors,
+                         headers={"Location": f"/v1/messages/{exc.message_id}"}, message_id=exc.message_id)
+        reservation.store(422, json.loads(bytes(failed.body)))
+        return failed
     await session.flush()
+    location = {"Location": f"/v1/messages/{message.id}"}
+    await notify.notify(session)
     events, _ = await service.history(session, message.id)
     body = _json(to_out(message, events=events, attempts=[]))
     reservation.store(202, body)
     request.state.after_commit = state.wake_dispatcher
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/messages/{message.id}"})
+    return JSONResponse(body, status_code=202, headers=location)
 
 
 @router.get("/{message_id}", response_model=MessageOut, response_model_by_alias=True,

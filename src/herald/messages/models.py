@@ -45,6 +45,10 @@ class Message(Base):
     classification: Mapped[str] = mapped_column(String(40), default="transactional")
     priority: Mapped[int] = mapped_column(default=0)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    template_id: Mapped[str | None] = mapped_column(String(40))
+    template_version: Mapped[int | None]
+    locale: Mapped[str | None] = mapped_column(String(35))
+    """The locale variant the content was rendered from."""
     state: Mapped[str] = mapped_column(String(20), default=QUEUED)
     reason: Mapped[str | None] = mapped_column(String(60))
     explanation: Mapped[str | None] = mapped_column(Text)

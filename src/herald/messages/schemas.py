@@ -32,6 +32,12 @@ class MessageCreate(BaseModel):
     send_at: datetime | None = Field(default=None, description="ISO-8601 with a time zone; absent = now")
     expires_at: datetime | None = Field(default=None, description="Never send after this instant")
     provider: str | None = Field(default=None, description="A provider id or name; default: the channel's")
+    template: str | None = Field(default=None, max_length=100, description="A template id or name, instead of "
+                                 "inline content")
+    data: dict[str, Any] = Field(default_factory=dict, description="Variables for the template")
+    locale: str | None = Field(default=None, max_length=35, description="Preferred locale variant")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="Template parts replaced for this "
+                                      "message only (the template is never changed)")
     metadata: dict[str, str | int | float | bool | None] = Field(default_factory=dict, max_length=50)
 
 
@@ -62,6 +68,9 @@ class MessageOut(BaseModel):
     sender: str | None = Field(alias="from")
     classification: str
     priority: int
+    template_id: str | None = None
+    template_version: int | None = None
+    locale: str | None = None
     provider_id: str | None
     provider_message_id: str | None
     reason: str | None

@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald import addresses, errors, ids
 from herald.auth.models import Workspace
 from herald.channels.base import CHANNELS
-from herald.messages.models import CONTENTS, MESSAGES, QUEUED, Attempt, Message, MessageContent, MessageEvent
+from herald.messages import content as contents
+from herald.messages.models import CONTENTS, FAILED, MESSAGES, QUEUED, Attempt, Message, MessageContent, MessageEvent
 from herald.messages.schemas import CLASSIFICATIONS, MessageCreate
 from herald.providers.models import Provider
+from herald.templates.liquid import Renderer
 
 SUPPORTED = ("sms", "email")
-MAX_SMS_CHARS = 1600  # Twilio's and most aggregators' ceiling for one concatenated message
-MAX_EMAIL_BYTES = 10 * 1024 * 1024
 PAST_TOLERANCE = timedelta(seconds=60)
 
 
@@ -35,31 +35,6 @@ async def pick_provider(session: AsyncSession, workspace_id: str, channel: str, 
     return provider
 
 
-def _content(req: MessageCreate) -> dict[str, Any]:
-    if req.channel == "sms":
-        if not req.body:
-            raise errors.Invalid("An SMS needs a body.", code="missing_body", field="body")
-        if len(req.body) > MAX_SMS_CHARS:
-            raise errors.TooLarge(f"The SMS body has {len(req.body)} characters; the limit is {MAX_SMS_CHARS}.",
-                                  code="body_too_large", field="body")
-        for name in ("subject", "html", "text"):
-            if getattr(req, name) is not None:
-                raise errors.Invalid(f"{name!r} is for email, not SMS.", code="field_not_for_channel", field=name)
-        return {"body": req.body}
-    if not req.subject:
-        raise errors.Invalid("An email needs a subject.", code="missing_subject", field="subject")
-    if not req.html and not req.text:
-        raise errors.Invalid("An email needs html or text (or both).", code="missing_body", field="text")
-    if req.body is not None:
-        raise errors.Invalid("Use 'text' or 'html' for email; 'body' is for SMS.", code="field_not_for_channel",
-                             field="body")
-    size = sum(len((p or "").encode()) for p in (req.subject, req.html, req.text))
-    if size > MAX_EMAIL_BYTES:
-        raise errors.TooLarge(f"The email is {size} bytes; the limit is {MAX_EMAIL_BYTES}.",
-                              code="body_too_large", field="html" if req.html else "text")
-    return {k: v for k, v in {"subject": req.subject, "html": req.html, "text": req.text}.items() if v}
-
-
 def _aware(value: datetime | None, field: str) -> datetime | None:
     if value is not None and value.tzinfo is None:
         raise errors.Invalid(f"{field} needs a time zone (e.g. 2026-12-01T09:00:00Z).", code="timezone_required",
@@ -67,8 +42,11 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
     return value.astimezone(UTC) if value else None
 
 
-async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, source: str = "api"
-                 ) -> Message:
+async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, source: str = "api",
+                 renderer: Renderer | None = None, sms_max_segments: int = 10) -> Message:
+    """Validate, render and queue one message. A template that fails to render for this recipient (a
+    missing variable, a limit) gives a message that is stored as ``failed`` with reason ``render_error``:
+    it is never sent half-rendered."""
     if req.channel not in CHANNELS:
         raise errors.Invalid(f"Unknown channel {req.channel!r}; use one of {', '.join(CHANNELS)}.",
                              code="unknown_channel", field="channel")
@@ -81,7 +59,6 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
                              field="classification")
     to = (addresses.phone_e164(req.to, workspace.default_region) if req.channel == "sms"
           else addresses.email(req.to))
-    content = _content(req)
     now = datetime.now(UTC)
     send_at = _aware(req.send_at, "send_at")
     expires_at = _aware(req.expires_at, "expires_at")
@@ -98,11 +75,21 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
         classification=req.classification, priority=req.priority, meta=req.metadata, state=QUEUED,
         due_at=due, expires_at=expires_at, attempts=0, created_at=now, updated_at=now,
     )
-    when = f"scheduled for {due.isoformat()}" if due > now else "queued"
-    message.explanation = f"Accepted and {when}; it will go out through {provider.kind} ({provider.name})."
+    made = await contents.build(session, workspace, req, message_id=message.id, to=to, renderer=renderer,
+                                sms_max_segments=sms_max_segments)
+    message.template_id, message.template_version, message.locale = made.template_id, made.version, made.locale
+    if made.failure:
+        message.state, message.reason, message.final_at = FAILED, "render_error", now
+        message.explanation = f"Not sent: the template could not be rendered for this recipient ({made.failure})"
+    else:
+        when = f"scheduled for {due.isoformat()}" if due > now else "queued"
+        message.explanation = f"Accepted and {when}; it will go out through {provider.kind} ({provider.name})."
     session.add(message)
-    session.add(MessageContent(message_id=message.id, content=content))
-    session.add(MessageEvent(message_id=message.id, state=QUEUED, at=now, detail=message.explanation))
+    session.add(MessageContent(message_id=message.id, content=made.content))
+    session.add(MessageEvent(message_id=message.id, state=message.state, at=now, detail=message.explanation))
+    if made.failure:
+        await session.flush()
+        raise errors.RenderFailed(message.explanation, message_id=message.id, errors=made.problems)
     return message
 
 

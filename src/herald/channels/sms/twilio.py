@@ -170,10 +170,10 @@ class TwilioProvider:
         """Look for our message in Twilio's list (same To/From, same body, created since ``since``)."""
         body = envelope.content.get("body")
         floor = (since if since.tzinfo else since.replace(tzinfo=UTC)) - RECONCILE_SLACK
-        # Twilio's list filter spelled ``DateSent>=YYYY-MM-DD``: the query key is ``DateSent>``.
+        # No DateSent filter: Twilio leaves date_sent empty while a message waits in its queue, and such a
+        # message must be found too. The newest pages for this To/From pair are scanned instead.
         first = {
             "To": envelope.to,
-            "DateSent>": floor.astimezone(UTC).strftime("%Y-%m-%d"),
             "PageSize": str(RECONCILE_PAGE_SIZE),
         }
         from_number = self._from_number(envelope)

@@ -1,0 +1,9 @@
+"""The web console: server-rendered pages (Jinja2 + htmx) over the same services as the API.
+
+``router`` holds the pages (under ``/console``, and ``/`` redirecting there); ``STATIC_DIR`` is served at
+``/console/static`` (the pinned htmx and our stylesheet; no CDN)."""
+
+from herald.console.routes import router
+from herald.console.views import STATIC_DIR
+
+__all__ = ["STATIC_DIR", "router"]

@@ -1,0 +1,92 @@
+"""The content of a message: given inline, or rendered from a template for this recipient."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald import errors
+from herald.auth.models import Workspace
+from herald.channels.sms import segments
+from herald.messages.schemas import MessageCreate
+from herald.templates import service as templates
+from herald.templates.liquid import Renderer
+
+MAX_SMS_CHARS = 1600  # Twilio's and most aggregators' ceiling for one concatenated message
+MAX_EMAIL_BYTES = 10 * 1024 * 1024
+INLINE_PARTS = ("body", "subject", "html", "text")
+# Failures that belong to this recipient's data, not to the request: the message is kept as failed.
+RENDER_FAILURES = frozenset({"undefined_variable", "render_error", "limit_exceeded", "timeout", "empty_render"})
+
+
+@dataclass
+class Built:
+    content: dict[str, Any]
+    template_id: str | None = None
+    version: int | None = None
+    locale: str | None = None
+    failure: str | None = None
+    problems: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def build(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, message_id: str, to: str,
+                renderer: Renderer | None, sms_max_segments: int) -> Built:
+    if not req.template:
+        if req.data or req.overrides or req.locale:
+            raise errors.Invalid("data, locale and overrides go with a template.", code="template_required",
+                                 field="template")
+        return Built(inline(req, sms_max_segments))
+    given = [p for p in INLINE_PARTS if getattr(req, p) is not None]
+    if given:
+        raise errors.Invalid(f"With a template, change parts through 'overrides', not {given[0]!r}.",
+                             code="content_and_template", field=given[0])
+    if renderer is None:
+        raise errors.Unavailable("Templates cannot be rendered here.", code="renderer_unavailable")
+    template = await templates.find(session, workspace.id, req.template)
+    if template.channel != req.channel:
+        raise errors.Invalid(f"Template {template.name!r} is for {template.channel}, not {req.channel}.",
+                             code="template_channel_mismatch", field="template")
+    version = await templates.version_of(session, template)
+    built = Built({}, template.id, version.version)
+    try:
+        rendered = templates.render_version(
+            renderer, template, version, workspace, data=req.data, locale=req.locale, overrides=req.overrides,
+            message={"id": message_id, "channel": req.channel, "to": to}, sms_max_segments=sms_max_segments)
+    except errors.Invalid as exc:
+        if exc.code not in RENDER_FAILURES:
+            raise
+        built.failure, built.problems = exc.detail, exc.errors or []
+        return built
+    built.content, built.locale = rendered.parts, rendered.locale
+    return built
+
+
+def inline(req: MessageCreate, sms_max_segments: int) -> dict[str, Any]:
+    if req.channel == "sms":
+        if not req.body:
+            raise errors.Invalid("An SMS needs a body.", code="missing_body", field="body")
+        if len(req.body) > MAX_SMS_CHARS:
+            raise errors.TooLarge(f"The SMS body has {len(req.body)} characters; the limit is {MAX_SMS_CHARS}.",
+                                  code="body_too_large", field="body")
+        analysis = segments.analyze(req.body, max_segments=sms_max_segments)
+        if analysis.over_limit:
+            raise errors.TooLarge(f"The SMS needs {analysis.segments} segments; the limit is {sms_max_segments}.",
+                                  code="too_many_segments", field="body")
+        for name in ("subject", "html", "text"):
+            if getattr(req, name) is not None:
+                raise errors.Invalid(f"{name!r} is for email, not SMS.", code="field_not_for_channel", field=name)
+        return {"body": req.body}
+    if not req.subject:
+        raise errors.Invalid("An email needs a subject.", code="missing_subject", field="subject")
+    if not req.html and not req.text:
+        raise errors.Invalid("An email needs html or text (or both).", code="missing_body", field="text")
+    if req.body is not None:
+        raise errors.Invalid("Use 'text' or 'html' for email; 'body' is for SMS.", code="field_not_for_channel",
+                             field="body")
+    size = sum(len((p or "").encode()) for p in (req.subject, req.html, req.text))
+    if size > MAX_EMAIL_BYTES:
+        raise errors.TooLarge(f"The email is {size} bytes; the limit is {MAX_EMAIL_BYTES}.",
+                              code="body_too_large", field="html" if req.html else "text")
+    return {k: v for k, v in {"subject": req.subject, "html": req.html, "text": req.text}.items() if v}

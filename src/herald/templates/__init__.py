@@ -1,0 +1,1 @@
+"""Message templates: Liquid sources per channel and locale, prepared at save and rendered per recipient."""

@@ -1,0 +1,488 @@
+"""Customer-authored Liquid templates (python-liquid 2): compile once, check at save, render per recipient.
+
+Marketers write these templates, so they are untrusted input. What keeps a template inside its data:
+
+* python-liquid resolves ``a.b`` and ``a[0]`` by item lookup only, never ``getattr``; and :meth:`Renderer.render`
+  passes only plain dicts, lists and scalars (``_plain``), so no Python object's attributes are reachable.
+* There is no template loader: ``include`` and ``render`` are unregistered and refused at compile.
+* Strict variables: printing, looping over or filtering a missing variable raises ``undefined_variable`` with
+  its dotted path. ``| default:`` replaces a missing value and ``{% if %}`` treats it as false, as authors expect.
+* Limits: loop iterations per render (cumulative, besides python-liquid's per-nest check), output size,
+  context depth (nested loops), size of ``assign``/``capture`` locals, the size of any filter's result
+  (``replace`` and ``join`` checked before they run), template size, and a render time limit.
+
+The time limit: python-liquid has none. ``_Context.loop`` wraps every loop's iterator in ``_Context._ticking``,
+which checks ``time.monotonic()`` against the render's deadline before each iteration, and ``_Context.filter``
+checks it before each filter call. Everything else a template does is linear in its own (bounded) size and
+every filter's work is bounded by the size limits, so a render cannot run long between two checks; no signal
+or thread is involved, so it works in any thread and raises ``timeout`` instead of hanging.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+from enum import Enum
+from functools import lru_cache, wraps
+from io import StringIO
+from time import monotonic
+from typing import Any
+from uuid import UUID
+
+from liquid import BoundTemplate, Environment, FalsyStrictUndefined, RenderContext
+from liquid.builtin.expressions import FilteredExpression, tokenize
+from liquid.exceptions import (
+    BlockNestingError,
+    ContextDepthError,
+    LiquidError,
+    LiquidSyntaxError,
+    LocalNamespaceLimitError,
+    LoopIterationLimitError,
+    OutputStreamLimitError,
+    ResourceLimitError,
+    UndefinedError,
+)
+from liquid.output import LimitedStringIO
+from liquid.stream import TokenStream
+from liquid.token import TOKEN_EXPRESSION, TOKEN_OUTPUT, TOKEN_TAG, Token
+
+from herald import errors
+from herald.templates import filters
+
+BUILTIN_NAMES = frozenset({"now", "today"})  # python-liquid's own globals: always defined
+INNER_TAGS = frozenset({"else", "elsif", "when", "break", "continue"})
+MAX_DATA_DEPTH = 32
+_SCALARS = frozenset({str, int, float, bool, type(None), Decimal, datetime, date, time})
+_STR = frozenset({str})
+_PATH = re.compile(r"(?:[\w-]+|\[[^\]\n]*\])(?:\s*\.\s*[\w-]+|\s*\[[^\]\n]*\])*")
+
+
+class TemplateSyntaxError(errors.Invalid):
+    """A template refused at save: ``code`` is syntax_error, unknown_filter, unknown_tag or limit_exceeded;
+    ``line`` and ``column`` are 1-based."""
+
+    def __init__(self, message: str, line: int | None, column: int | None, code: str = "syntax_error") -> None:
+        super().__init__(message, code=code)
+        self.message, self.line, self.column = message, line, column
+
+
+class RenderError(errors.Invalid):
+    """A render that failed: ``code`` is undefined_variable (``variable`` is its dotted path), limit_exceeded,
+    timeout, empty_render or render_error; ``line``/``column`` (1-based) point at the statement."""
+
+    def __init__(self, message: str, *, variable: str | None = None, line: int | None = None,
+                 column: int | None = None, code: str = "render_error") -> None:
+        super().__init__(message, code=code, field=variable)
+        self.message, self.variable, self.line, self.column = message, variable, line, column
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CompiledTemplate:
+    """A parsed template bound to the plain or the HTML-escaping environment; reusable for every recipient."""
+
+    source: str
+    html: bool
+    template: BoundTemplate
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """``variables``: the global paths the template reads; ``warnings``: those the sample data lacks."""
+
+    variables: frozenset[str]
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RenderTimeout(ResourceLimitError):
+    """Raised inside a render once its deadline has passed."""
+
+
+class _Undefined(FalsyStrictUndefined):
+    """Strict when printed, iterated or filtered; false in ``{% if %}``; replaced by ``| default``."""
+
+    __slots__ = ()
+    force_liquid_default = True
+
+
+class _Context(RenderContext):
+    """A render context enforcing the deadline and the cumulative loop and locals budgets (see the module
+    docstring). Its slots are set by :meth:`Renderer.render`."""
+
+    __slots__ = ("deadline", "iterations", "local_limit", "local_sizes", "max_iterations")
+    deadline: float
+    iterations: int
+    max_iterations: int
+    local_limit: int
+    local_sizes: dict[str, int]
+
+    def filter(self, name: str, token: Token | None) -> Callable[..., object]:
+        if monotonic() > self.deadline:
+            raise RenderTimeout("the render time limit was reached", token=token)
+        return RenderContext.filter(self, name, token)
+
+    @contextmanager
+    def loop(self, namespace: Mapping[str, object], forloop: Any) -> Iterator[RenderContext]:
+        forloop.it = self._ticking(forloop.it)
+        with super().loop(namespace, forloop) as context:
+            yield context
+
+    def _ticking(self, items: Iterator[Any]) -> Iterator[Any]:
+        for item in items:
+            self.iterations += 1
+            if self.iterations > self.max_iterations:
+                raise LoopIterationLimitError("loop iteration limit reached", token=None)
+            if monotonic() > self.deadline:
+                raise RenderTimeout("the render time limit was reached", token=None)
+            yield item
+
+    def assign(self, key: str, val: Any) -> None:
+        self.local_sizes[key] = _size(val, self.local_limit)
+        if sum(self.local_sizes.values()) > self.local_limit:
+            raise LocalNamespaceLimitError("assigned variables are too large", token=None)
+        self.locals[key] = val
+
+
+class _Output(LimitedStringIO):
+    """The render's output buffer: like python-liquid's, but counts characters, not UTF-8 bytes (cheaper)."""
+
+    def write(self, text: str) -> int:
+        self.size += len(text)
+        if self.size > self.limit:
+            raise OutputStreamLimitError("output stream limit reached", token=None)
+        return StringIO.write(self, text)
+
+
+class _Template(BoundTemplate):
+    context_class = _Context
+
+
+class _Environment(Environment):
+    template_class = _Template
+
+
+class Renderer:
+    """Both environments (plain for SMS, subjects, text, push, JSON; HTML-escaping for email HTML), their
+    limits and a compiled-template cache. Build one per process and share it."""
+
+    def __init__(self, *, loop_limit: int = 10_000, output_limit: int = 256 * 1024, context_depth: int = 20,
+                 time_limit: float = 0.5, local_limit: int = 1_000_000, max_source: int = 256 * 1024,
+                 cache_size: int = 2048) -> None:
+        self.loop_limit, self.output_limit, self.time_limit = loop_limit, output_limit, time_limit
+        self.local_limit, self.max_source = local_limit, max_source
+        env_class = type("HeraldEnvironment", (_Environment,), {
+            "loop_iteration_limit": loop_limit, "output_stream_limit": output_limit,
+            "context_depth_limit": context_depth, "block_nesting_limit": 30})
+        self._envs = {html: self._environment(env_class, html) for html in (False, True)}
+        self._cached = lru_cache(maxsize=cache_size)(self._compile)
+
+    def _environment(self, env_class: type[Environment], html: bool) -> Environment:
+        env = env_class(undefined=_Undefined, strict_filters=True, autoescape=html)
+        for name in ("include", "render"):  # no loader: a template cannot read another template or a file
+            del env.tags[name]
+        filters.register(env)
+        env.filters = {name: _guard(func, name, self.output_limit, self.loop_limit)
+                       for name, func in env.filters.items()}
+        return env
+
+    def compile(self, source: str, *, html: bool) -> CompiledTemplate:
+        """Parse ``source`` (cached by ``(source, html)``); raise :class:`TemplateSyntaxError` for syntax errors,
+        unknown tags (``include``/``render`` among them) and unknown filters."""
+        return self._cached(source, html)
+
+    def _compile(self, source: str, html: bool) -> CompiledTemplate:
+        if not isinstance(source, str):
+            raise TemplateSyntaxError("a template is text", None, None)
+        if len(source) > self.max_source:
+            raise TemplateSyntaxError(f"the template is longer than {self.max_source} characters", 1, 1,
+                                      "limit_exceeded")
+        if "\x00" in source:
+            line, column = _LineIndex(source).at(source.index("\x00"))
+            raise TemplateSyntaxError("the template contains a NUL character", line, column)
+        env = self._envs[html]
+        try:
+            template = env.from_string(source)
+            analysis = template.analyze(include_partials=False)
+        except LiquidError as exc:
+            raise _syntax_error(exc, source, env) from exc
+        except RecursionError as exc:
+            raise TemplateSyntaxError("the template is nested too deeply", None, None, "limit_exceeded") from exc
+        for name, spans in analysis.filters.items():
+            if name not in env.filters:
+                line, column = _LineIndex(source).at(spans[0].index)
+                raise TemplateSyntaxError(f"unknown filter '{name}'", line, column, "unknown_filter")
+        return CompiledTemplate(source, html, template)
+
+    def render(self, compiled: CompiledTemplate, variables: Mapping[str, Any], *, allow_empty: bool = False) -> str:
+        """Render for one recipient. ``variables`` (contact, row, event, workspace, message…) must be plain
+        data; anything else is refused. Raises :class:`RenderError`; an empty or blank result is
+        ``empty_render`` unless ``allow_empty``."""
+        deadline = monotonic() + self.time_limit
+        template = compiled.template
+        try:
+            data = _plain(variables, 0)
+        except _Unsupported as exc:
+            raise RenderError(f"variable {'.'.join(reversed(exc.path))} holds a {exc.kind}, which a template "
+                              "cannot use", variable=".".join(reversed(exc.path)) or None) from None
+        if not isinstance(data, dict):
+            raise RenderError("the variables must be a mapping")
+        context = _Context(template, globals=data)
+        context.deadline, context.iterations, context.max_iterations = deadline, 0, self.loop_limit
+        context.local_limit, context.local_sizes = self.local_limit, {}
+        buffer = _Output(limit=self.output_limit)
+        try:
+            template.render_with_context(context, buffer)
+        except LiquidError as exc:
+            raise _render_error(exc, compiled.source) from exc
+        except (RecursionError, MemoryError) as exc:
+            raise RenderError("the template needs too much memory or nesting", code="limit_exceeded") from exc
+        except Exception as exc:  # a filter given bad input (e.g. an integer too long to print)
+            raise RenderError(f"the template could not be rendered ({type(exc).__name__})") from exc
+        out = buffer.getvalue()
+        if not allow_empty and not out.strip():
+            raise RenderError("the template renders to nothing for this recipient", code="empty_render")
+        return out
+
+    def check(self, source: str, *, html: bool, sample: Mapping[str, Any] | None = None) -> CheckResult:
+        """Validate at save: raise :class:`TemplateSyntaxError`, else list the global variable paths used and
+        warn (with line and column) about each that ``sample`` lacks. Loop variables and ``assign``/``capture``
+        names are local, never warned about; no warnings without a sample."""
+        compiled = self.compile(source, html=html)
+        analysis = compiled.template.analyze(include_partials=False)
+        lines, warned = _LineIndex(source), set()
+        variables: set[str] = set()
+        warnings: list[dict[str, Any]] = []
+        for root, refs in analysis.globals.items():
+            for ref in refs:
+                path = str(ref)
+                variables.add(path)
+                if sample is None or root in BUILTIN_NAMES or path in warned or _in_sample(sample, ref.segments):
+                    continue
+                warned.add(path)
+                line, column = lines.at(ref.span.index)
+                warnings.append({"variable": path, "message": f"{path} is not in the sample data",
+                                 "line": line, "column": column})
+        return CheckResult(frozenset(variables), warnings)
+
+
+class _Unsupported(Exception):
+    def __init__(self, kind: str) -> None:
+        self.kind, self.path = kind, list[str]()  # path is collected innermost first while unwinding
+
+
+def _plain(value: Any, depth: int) -> Any:
+    """``value`` as plain data a template may read, or ``_Unsupported``. Already-plain containers are returned
+    as they are (templates cannot mutate them); str subclasses such as ``Markup`` become plain ``str`` so they
+    are escaped like any other text. Scalars are tested inline: this runs for every recipient."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if depth > MAX_DATA_DEPTH:
+        raise _Unsupported("structure nested too deeply")
+    if kind is dict or (kind is not list and isinstance(value, Mapping)):
+        if kind is dict and _STR.issuperset(map(type, value)) and _SCALARS.issuperset(map(type, value.values())):
+            return value
+        out = {}
+        for key, item in value.items():
+            name = key if type(key) is str else str.__str__(key) if isinstance(key, str) else None
+            if name is None:
+                raise _Unsupported(f"key of type {type(key).__name__}")
+            out[name] = item if type(item) in _SCALARS else _nested(item, depth, name)
+        return out
+    if kind is list or (isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)):
+        if kind is list and _SCALARS.issuperset(map(type, value)):
+            return value
+        return [item if type(item) in _SCALARS else _nested(item, depth, str(index))
+                for index, item in enumerate(value)]
+    return _plain_scalar(value)
+
+
+def _nested(value: Any, depth: int, name: str) -> Any:
+    try:
+        return _plain(value, depth + 1)
+    except _Unsupported as exc:
+        exc.path.append(name)
+        raise
+
+
+def _plain_scalar(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return _plain(value.value, MAX_DATA_DEPTH)
+    for base in (str, bool, int, float, Decimal):  # subclasses (IntEnum, Markup…) become the base type
+        if isinstance(value, base):
+            return str.__str__(value) if base is str else base(value)
+    if isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                        value.microsecond, value.tzinfo, fold=value.fold)
+    if isinstance(value, date):
+        return date(value.year, value.month, value.day)
+    if isinstance(value, UUID):
+        return str(value)
+    raise _Unsupported(type(value).__name__)
+
+
+def _size(value: Any, budget: int) -> int:
+    """Approximate size of an assigned value (characters, or 8 per scalar/item), counted only up to ``budget``:
+    what stops ``{% assign s = s | append: s %}`` in a loop from doubling memory without end."""
+    total, stack = 0, [value]
+    while stack and total <= budget:
+        item = stack.pop()
+        kind = type(item)
+        if isinstance(item, str):
+            total += len(item)
+        elif kind is range:
+            total += len(item) * 8
+        elif kind is list or kind is tuple:
+            total += 8 * len(item)
+            stack.extend(item)
+        elif kind is dict:
+            total += 8 * len(item)
+            stack.extend(item.values())
+        else:
+            total += 8
+    return total
+
+
+def _guard(func: Callable[..., Any], name: str, max_chars: int, max_items: int) -> Callable[..., Any]:
+    """Wrap a filter so it cannot build a huge value: ranges bigger than the loop limit are refused (array
+    filters would materialise them), ``replace`` and ``join`` are sized before they run, and any text result
+    longer than the output limit is refused."""
+    precheck = {"replace": _replace_size, "join": _join_size}.get(name)
+
+    @wraps(func)  # also copies python-liquid's with_context/with_environment flags
+    def guarded(left: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(left) is range or range in map(type, args):
+            for arg in (left, *args):
+                if type(arg) is range and len(arg) > max_items:
+                    raise LoopIterationLimitError(f"{name}: the range is larger than {max_items}", token=None)
+        if precheck is not None:
+            precheck(left, args, max_chars)
+        result = func(left, *args, **kwargs)
+        if isinstance(result, str) and len(result) > max_chars:
+            raise OutputStreamLimitError(f"{name}: the result is too large", token=None)
+        if type(result) is int and result.bit_length() > 256:
+            raise OutputStreamLimitError(f"{name}: the number is too large", token=None)
+        return result
+
+    return guarded
+
+
+def _replace_size(left: Any, args: tuple[Any, ...], limit: int) -> None:
+    if len(args) >= 2:
+        text, old, new = str(left), str(args[0]), str(args[1])
+        if len(new) > len(old) and len(text) + text.count(old) * (len(new) - len(old)) > limit:
+            raise OutputStreamLimitError("replace: the result would be too large", token=None)
+
+
+def _join_size(left: Any, args: tuple[Any, ...], limit: int) -> None:
+    if isinstance(left, list | tuple):
+        separator = len(str(args[0])) if args else 1
+        if _size(left, limit) + separator * len(left) > limit:
+            raise OutputStreamLimitError("join: the result would be too large", token=None)
+
+
+def _in_sample(sample: Any, segments: Sequence[Any]) -> bool:
+    """Whether the sample data has this static path (``size``/``first``/``last`` included); dynamic
+    indexes (``a[b]``) cannot be checked and count as present."""
+    obj = sample
+    for segment in segments:
+        if isinstance(segment, list):
+            return True
+        if isinstance(obj, Mapping) and segment in obj:
+            obj = obj[segment]
+        elif segment == "size" and isinstance(obj, Mapping | list | str):
+            obj = len(obj)
+        elif segment in ("first", "last") and isinstance(obj, list | Mapping) and obj:
+            if isinstance(obj, Mapping):
+                return True  # a (key, value) pair
+            obj = obj[0 if segment == "first" else -1]
+        elif isinstance(segment, int) and isinstance(obj, list) and -len(obj) <= segment < len(obj):
+            obj = obj[segment]
+        else:
+            return False
+    return True
+
+
+class _LineIndex:
+    """1-based line and column of a character offset."""
+
+    def __init__(self, source: str) -> None:
+        self.starts = [0] + [i + 1 for i, ch in enumerate(source) if ch == "\n"]
+
+    def at(self, index: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, index)
+        return line, index - self.starts[line - 1] + 1
+
+
+def _position(token: Token | None, source: str) -> tuple[int | None, int | None]:
+    if token is None or token.start_index < 0 or token.start_index > len(source):
+        return None, None
+    return _LineIndex(source).at(token.start_index)
+
+
+def _syntax_error(exc: LiquidError, source: str, env: Environment) -> TemplateSyntaxError:
+    token, message, code = exc.token, str(exc.message), "syntax_error"
+    if isinstance(exc, BlockNestingError):
+        code, message = "limit_exceeded", "blocks are nested too deeply (at most 30 levels)"
+    elif ended := re.match(r"expected tag (end\w+), found end", message):
+        message = f"missing {{% {ended.group(1)} %}} before the end of the template"
+    elif token is not None and token.kind == TOKEN_TAG and message.startswith("unexpected tag"):
+        name = token.value
+        if name in ("include", "render"):
+            code, message = "unknown_tag", f"'{name}' is not available: a template cannot load other templates"
+        elif name not in INNER_TAGS and not name.startswith("end"):
+            code, message = "unknown_tag", f"unknown tag '{name}'"
+    line, column = _position(token, source)
+    if line is None and isinstance(exc, LiquidSyntaxError):
+        line, column = _LineIndex(source).at(_locate(source, env))
+    return TemplateSyntaxError(message, line, column, code)
+
+
+def _locate(source: str, env: Environment) -> int:
+    """Where a syntax error python-liquid reports without a position (an incomplete expression, a missing
+    end tag) is: the first statement that fails to parse on its own, else an unclosed block, else the end."""
+    try:
+        tokens = list(env.tokenizer()(source))
+        for token, following in zip(tokens, [*tokens[1:], None], strict=True):
+            if following is None or following.kind != TOKEN_EXPRESSION:
+                continue
+            try:
+                if token.kind == TOKEN_OUTPUT:
+                    FilteredExpression.parse(env, TokenStream(tokenize(following.value, following)))
+                elif token.kind == TOKEN_TAG and token.value in env.tags and token.value not in INNER_TAGS:
+                    end = f"{{% end{token.value} %}}" if env.tags[token.value].block else ""
+                    env.from_string(f"{{% {token.value} {following.value} %}}{end}")
+            except LiquidError:
+                return token.start_index
+        unclosed = env.analyze_tags_from_string(source).unclosed_tags
+        if unclosed:
+            return min(span.index for spans in unclosed.values() for span in spans)
+    except (LiquidError, IndexError, RecursionError):
+        pass
+    return len(source)
+
+
+def _render_error(exc: LiquidError, source: str) -> RenderError:
+    line, column = _position(exc.token, source)
+    message = str(exc.message)
+    if isinstance(exc, UndefinedError):
+        token, variable = exc.token, None
+        if line is not None and token is not None and token.kind not in (TOKEN_TAG, TOKEN_OUTPUT):
+            found = _PATH.match(source, token.start_index)  # a path's token: name it as the author wrote it
+            variable = re.sub(r"\s+", "", found.group()) if found else None
+        if variable is None:
+            named = re.fullmatch(r"'?(.+?)'? is undefined", message)
+            variable = named.group(1) if named else None
+        message = f"{variable} is undefined" if variable else message
+        return RenderError(message, variable=variable, line=line, column=column, code="undefined_variable")
+    if isinstance(exc, RenderTimeout):
+        return RenderError(message, line=line, column=column, code="timeout")
+    if isinstance(exc, ContextDepthError):
+        message = "loops are nested too deeply"
+    if isinstance(exc, ResourceLimitError):
+        return RenderError(message, line=line, column=column, code="limit_exceeded")
+    return RenderError(message, line=line, column=column)
