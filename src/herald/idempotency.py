@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +32,16 @@ class Reservation:
         if self.row is not None:
             self.row.status_code = status
             self.row.response = response
+
+
+async def begin(session: AsyncSession, workspace_id: str, key: str | None, path: str, body: Any
+                ) -> tuple[Reservation, JSONResponse | None]:
+    """For a creating POST: the reservation to fill in, and the stored response when this is a replay."""
+    reservation = await reserve(session, workspace_id, key, request_hash(path, body))
+    if reservation.replay is None:
+        return reservation, None
+    status, stored = reservation.replay
+    return reservation, JSONResponse(stored, status_code=status, headers={"Idempotent-Replayed": "true"})
 
 
 async def reserve(session: AsyncSession, workspace_id: str, key: str | None, digest: str) -> Reservation:

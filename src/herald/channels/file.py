@@ -27,7 +27,7 @@ from herald.channels.base import (
     ProviderSpec,
     SendResult,
 )
-from herald.channels.email.mime import build_message
+from herald.channels.email.envelope import email_bytes
 
 __all__ = ["SPEC", "FileProvider", "FileSettings"]
 
@@ -58,25 +58,9 @@ class FileProvider:
 
     def _render(self, envelope: Envelope) -> bytes:
         if envelope.channel == "email":
-            content = envelope.content
-            subject, text, html = content.get("subject") or "", content.get("text"), content.get("html")
-            if not all(isinstance(v, str | None) for v in (subject, text, html)):
-                raise PermanentError("email content parts must be strings", code="invalid_message")
-            try:
-                return build_message(
-                    message_id=envelope.message_id,
-                    domain=self.settings.from_email.rpartition("@")[2],
-                    from_email=envelope.sender or self.settings.from_email,
-                    from_name=self.settings.from_name,
-                    to=envelope.to,
-                    subject=subject,
-                    text=text,
-                    html=html,
-                    headers=envelope.headers,
-                    date=envelope.created_at,
-                )
-            except ValueError as exc:
-                raise PermanentError(f"cannot build the message: {exc}", code="invalid_message") from None
+            return email_bytes(envelope, domain=self.settings.from_email.rpartition("@")[2],
+                               from_email=envelope.sender or self.settings.from_email,
+                               from_name=self.settings.from_name, date=envelope.created_at)
         record: dict[str, Any] = {
             "message_id": envelope.message_id,
             "channel": envelope.channel,

@@ -66,11 +66,10 @@ async def create_message(
     principal: Sender,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    digest = idempotency.request_hash(request.url.path, req.model_dump(mode="json", by_alias=True))
-    reservation = await idempotency.reserve(session, principal.workspace_id, idempotency_key, digest)
-    if reservation.replay:
-        status, body = reservation.replay
-        return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
+    reservation, replay = await idempotency.begin(session, principal.workspace_id, idempotency_key,
+                                                  request.url.path, req.model_dump(mode="json", by_alias=True))
+    if replay is not None:
+        return replay
     workspace = await session.get(Workspace, principal.workspace_id)
     if workspace is None:
         raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")

@@ -40,11 +40,10 @@ async def create_template(
     request: Request, req: TemplateCreate, session: SessionDep, state: StateDep, principal: Writer,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    digest = idempotency.request_hash(request.url.path, req.model_dump(mode="json"))
-    reservation = await idempotency.reserve(session, principal.workspace_id, idempotency_key, digest)
-    if reservation.replay:
-        status, body = reservation.replay
-        return JSONResponse(body, status_code=status, headers={"Idempotent-Replayed": "true"})
+    reservation, replay = await idempotency.begin(session, principal.workspace_id, idempotency_key,
+                                                  request.url.path, req.model_dump(mode="json"))
+    if replay is not None:
+        return replay
     template, version, warnings = await service.create(session, state.renderer, principal.workspace_id, req,
                                                        principal.client_id)
     await session.flush()

@@ -179,7 +179,7 @@ def to_decimal(amount: Any) -> Decimal:
     else:
         raise FilterValueError(f"expected an amount, found {type(amount).__name__}", token=None)
     if not value.is_finite() or abs(value.adjusted()) > 30:
-        raise FilterValueError(f"{str(amount)[:40]!r} is not an amount that can be formatted", token=None)
+        raise FilterValueError(f"{str(amount)[:40]!r} is too large or too precise for an amount", token=None)
     return value
 
 

@@ -15,11 +15,10 @@ import logging
 import re
 import socket
 import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
-from typing import Any, Literal
+from typing import Literal
 
 import aiosmtplib
 from email_validator import EmailNotValidError, validate_email
@@ -34,7 +33,7 @@ from herald.channels.base import (
     SendResult,
     TransientError,
 )
-from herald.channels.email.mime import build_message
+from herald.channels.email.envelope import email_bytes
 from herald.redact import mask_address
 
 __all__ = ["SPEC", "SmtpProvider", "SmtpSettings"]
@@ -227,24 +226,8 @@ class SmtpProvider:
         return envelope.sender, self.settings.from_name
 
     def _build(self, envelope: Envelope, sender: str, name: str | None) -> bytes:
-        content: Mapping[str, Any] = envelope.content
-        subject, text, html = content.get("subject") or "", content.get("text"), content.get("html")
-        if not all(isinstance(v, str | None) for v in (subject, text, html)):
-            raise PermanentError("email content parts must be strings", code="invalid_message")
-        try:
-            return build_message(
-                message_id=envelope.message_id,
-                domain=self.domain,
-                from_email=sender,
-                from_name=name,
-                to=envelope.to,
-                subject=subject,
-                text=text,
-                html=html,
-                headers=envelope.headers,
-            )  # Date is the time of this attempt: a message queued for hours should not sort as old
-        except ValueError as exc:
-            raise PermanentError(f"cannot build the message: {exc}", code="invalid_message") from None
+        # Date is the time of this attempt: a message queued for hours should not sort as old
+        return email_bytes(envelope, domain=self.domain, from_email=sender, from_name=name)
 
     async def _transact(
         self, conn: _Conn, sender: str, rcpt: str, raw: bytes, smtputf8: bool
