@@ -109,7 +109,9 @@ def test_variables_are_converted_to_plain_data_or_refused(renderer: Renderer) ->
         password = "hunter2"
 
     error = render_error(renderer, "{{ contact.first_name }}", {"contact": {"first_name": "A", "obj": Secret()}})
-    assert error.code == "render_error" and error.variable == "contact.obj" and "Secret" in error.message
+    assert error.code == "render_error"
+    assert error.variable == "contact.obj"
+    assert "Secret" in error.message
     assert render_error(renderer, "x", {"contact": {1: "a"}}).code == "render_error"
     deep: dict[str, Any] = {}
     node = deep
@@ -173,7 +175,9 @@ def test_money(renderer: Renderer, source: str, variables: dict[str, Any], expec
 ])
 def test_money_refuses_bad_input(renderer: Renderer, source: str, variables: dict[str, Any], message: str) -> None:
     error = render_error(renderer, source, variables)
-    assert error.code == "render_error" and message in error.message and error.line == 1
+    assert error.code == "render_error"
+    assert message in error.message
+    assert error.line == 1
 
 
 def test_money_of_a_missing_amount_names_the_variable(renderer: Renderer) -> None:
@@ -207,7 +211,8 @@ WHEN = "2025-03-01T23:30:00Z"
     ("{{ t | local_datetime: 'short' }}", {"contact": {"timezone": "America/New_York"}}, "3/1/25, 6:30\u202fPM"),
     ("{{ t | local_datetime: 'd MMM yyyy HH:mm' }}", {"contact": CONTACT, "message": {"locale": "fr-FR"}},
      "2 mars 2025 00:30"),
-    ("{{ t | local_datetime: 'long' }}", {"contact": {"timezone": "Not/AZone"}, "workspace": {"timezone": "Asia/Tokyo"}},
+    ("{{ t | local_datetime: 'long' }}",
+     {"contact": {"timezone": "Not/AZone"}, "workspace": {"timezone": "Asia/Tokyo"}},
      "March 2, 2025, 8:30:00\u202fAM +0900"),
     ("{{ t | local_datetime: 'HH:mm zzz' }}", {}, "23:30 UTC"),
     ("{{ t | local_date }}", {"contact": CONTACT}, "Mar 2, 2025"),
@@ -228,7 +233,8 @@ def test_date_inputs(renderer: Renderer) -> None:
     aware = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)
     assert render(renderer, "{{ t | local_datetime: 'HH:mm' }}", {"t": aware, **paris}) == "14:00"  # summer time
     assert render(renderer, "{{ t | local_datetime: 'HH:mm' }}", {"t": 0, **paris}) == "01:00"
-    assert render(renderer, "{{ t | local_date }}", {"t": "2025-03-01", "contact": {"timezone": "Pacific/Kiritimati"}}) \
+    kiritimati = {"contact": {"timezone": "Pacific/Kiritimati"}}
+    assert render(renderer, "{{ t | local_date }}", {"t": "2025-03-01", **kiritimati}) \
         == "Mar 1, 2025"  # a plain date is not shifted
     assert render(renderer, "{{ t | local_date }}", {"t": date(2025, 3, 1)}) == "Mar 1, 2025"
     assert render(renderer, "{{ 'now' | local_date: 'yyyy' }}") == str(datetime.now(UTC).year)
@@ -241,7 +247,8 @@ def test_date_inputs(renderer: Renderer) -> None:
 def test_named_date_formats_match_babel(locale: str, fmt: str, when: datetime, zone: str) -> None:
     renderer = Renderer()
     out = render(renderer, "{{ t | local_datetime: f }}",
-                 {"t": when.replace(tzinfo=UTC), "f": fmt, "message": {"locale": locale}, "contact": {"timezone": zone}})
+                 {"t": when.replace(tzinfo=UTC), "f": fmt, "message": {"locale": locale},
+                  "contact": {"timezone": zone}})
     assert out == format_datetime(when.replace(tzinfo=UTC), fmt, tzinfo=zone, locale=locale)
 
 
@@ -256,7 +263,8 @@ def test_named_date_formats_match_babel(locale: str, fmt: str, when: datetime, z
 ])
 def test_dates_refuse_bad_input(renderer: Renderer, value: Any, fmt: str, message: str) -> None:
     error = render_error(renderer, "{{ t | local_datetime: f }}", {"t": value, "f": fmt})
-    assert error.code == "render_error" and message in error.message
+    assert error.code == "render_error"
+    assert message in error.message
 
 
 def test_bad_explicit_zone_is_an_error(renderer: Renderer) -> None:
@@ -320,7 +328,8 @@ def test_pluralize_with_cldr_forms_and_default_plural(renderer: Renderer) -> Non
 ])
 def test_loops_are_limited(renderer: Renderer, source: str) -> None:
     error = render_error(renderer, source)
-    assert error.code == "limit_exceeded" and error.line == 1
+    assert error.code == "limit_exceeded"
+    assert error.line == 1
 
 
 @pytest.mark.parametrize("source", [
@@ -338,7 +347,8 @@ def test_output_and_memory_are_limited(renderer: Renderer, source: str) -> None:
 def test_nesting_is_limited(renderer: Renderer) -> None:
     deep_loops = "x" + "{% for i in (1..1) %}" * 25 + "{% endfor %}" * 25
     error = render_error(renderer, deep_loops)
-    assert error.code == "limit_exceeded" and "nested" in error.message
+    assert error.code == "limit_exceeded"
+    assert "nested" in error.message
     deep_ifs = "x" + "{% if true %}" * 31 + "{% endif %}" * 31
     assert syntax_error(renderer, deep_ifs).code == "limit_exceeded"
 
