@@ -28,7 +28,7 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # playwright's sync API keeps an event loop running while open
 def browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright

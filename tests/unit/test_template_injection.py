@@ -10,6 +10,8 @@ import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from herald.templates.liquid import Renderer, RenderError, TemplateSyntaxError
 
@@ -170,6 +172,10 @@ PAYLOADS: list[str] = [
     "{% if %}" * 5000,
     "{{ contact" + ".first_name" * 20000 + " }}",
     "x" * 300_000,
+    "{% assign" + " " * 20000 + "x = 1 %}",
+    "{% raw %}" * 20000,
+    "{% doc %}" * 20000,
+    ("{% assign x = 1" + " " * 40 + "%}") * 3000,
     "{{ '" + "y" * 200_000 + "' }}",
     # --- Python format strings and other engines' syntax (plain text to Liquid) ----------------------------
     "{0.__class__}",
@@ -265,3 +271,22 @@ def test_values_are_data_never_templates(renderer: Renderer, value: str) -> None
     assert ">" not in html[3:-4]
     assert '"' not in html[3:-4]
     assert "'" not in html[3:-4]
+
+
+PIECES = ["{{", "}}", "{%", "%}", "-", " ", "   ", "\n", "x", ".", "|", ":", ",", "'", "\"", "[", "]", "(1..9)",
+          "for", "in", "endfor", "if", "endif", "raw", "endraw", "assign", "=", "capture", "endcapture", "append",
+          "contact", "first_name", "__class__", "upcase", "money", "default"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=3000).map("".join))
+def test_any_liquid_like_text_fails_cleanly_and_quickly(source: str) -> None:
+    renderer = Renderer()
+    started = time.monotonic()
+    try:
+        out = renderer.render(renderer.compile(source, html=True), DATA, allow_empty=True)
+    except (RenderError, TemplateSyntaxError) as exc:
+        assert exc.code in CODES  # noqa: PT017 - any outcome is fine if it is one of ours
+    else:
+        assert len(out) <= renderer.output_limit
+    assert time.monotonic() - started < renderer.time_limit + 1.0

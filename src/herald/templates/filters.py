@@ -7,6 +7,10 @@ time zone from ``contact.timezone``, then ``workspace.timezone`` (else UTC). A b
 the next source, because one contact's typo must not stop a campaign; a bad *argument* written in the template
 is the author's mistake and raises.
 
+``register`` also wraps every filter, Liquid's own included, in ``_guard``: no filter may build text longer
+than the output limit, materialise a range longer than the loop limit, or make a number longer than 256 bits;
+``replace`` and ``join`` are sized before they run (their output can be quadratic in their input).
+
 Errors are python-liquid's own (``FilterArgumentError``/``FilterValueError``): they carry the filter's line
 and column, and the renderer turns them into ``RenderError(code="render_error")``.
 
@@ -22,7 +26,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,7 +42,7 @@ from babel.numbers import (
     list_currencies,
 )
 from liquid import Environment, RenderContext
-from liquid.exceptions import FilterArgumentError, FilterValueError
+from liquid.exceptions import FilterArgumentError, FilterValueError, LoopIterationLimitError, OutputStreamLimitError
 from liquid.filter import with_context
 from liquid.undefined import Undefined
 
@@ -353,7 +357,72 @@ FILTERS: dict[str, Callable[..., Any]] = {
 }
 
 
-def register(env: Environment) -> None:
-    """Add Herald's filters to a python-liquid environment (``default`` is Liquid's own)."""
+# ------------------------------------------------------------------------------ registering and guards
+
+
+def register(env: Environment, *, max_chars: int, max_items: int) -> None:
+    """Add Herald's filters to a python-liquid environment (``default`` is Liquid's own), then wrap every
+    filter, Liquid's included, in ``_guard``."""
     for name, func in FILTERS.items():
         env.add_filter(name, func)
+    env.filters = {name: _guard(func, name, max_chars, max_items) for name, func in env.filters.items()}
+
+
+def _guard(func: Callable[..., Any], name: str, max_chars: int, max_items: int) -> Callable[..., Any]:
+    """Wrap a filter so it cannot build a huge value: ranges bigger than the loop limit are refused (array
+    filters would materialise them), ``replace`` and ``join`` are sized before they run, and any text result
+    longer than the output limit is refused."""
+    precheck = {"replace": _replace_size, "join": _join_size}.get(name)
+
+    @wraps(func)  # also copies python-liquid's with_context/with_environment flags
+    def guarded(left: Any, *args: Any, **kwargs: Any) -> Any:
+        if type(left) is range or range in map(type, args):
+            for arg in (left, *args):
+                if type(arg) is range and len(arg) > max_items:
+                    raise LoopIterationLimitError(f"{name}: the range is larger than {max_items}", token=None)
+        if precheck is not None:
+            precheck(left, args, max_chars)
+        result = func(left, *args, **kwargs)
+        if isinstance(result, str) and len(result) > max_chars:
+            raise OutputStreamLimitError(f"{name}: the result is too large", token=None)
+        if type(result) is int and result.bit_length() > 256:
+            raise OutputStreamLimitError(f"{name}: the number is too large", token=None)
+        return result
+
+    return guarded
+
+
+def _replace_size(left: Any, args: tuple[Any, ...], limit: int) -> None:
+    if len(args) >= 2:
+        text, old, new = str(left), str(args[0]), str(args[1])
+        if len(new) > len(old) and len(text) + text.count(old) * (len(new) - len(old)) > limit:
+            raise OutputStreamLimitError("replace: the result would be too large", token=None)
+
+
+def _join_size(left: Any, args: tuple[Any, ...], limit: int) -> None:
+    if isinstance(left, list | tuple):
+        separator = len(str(args[0])) if args else 1
+        if value_size(left, limit) + separator * len(left) > limit:
+            raise OutputStreamLimitError("join: the result would be too large", token=None)
+
+
+def value_size(value: Any, budget: int) -> int:
+    """Approximate size of an assigned value (characters, or 8 per scalar/item), counted only up to ``budget``:
+    what stops ``{% assign s = s | append: s %}`` in a loop from doubling memory without end."""
+    total, stack = 0, [value]
+    while stack and total <= budget:
+        item = stack.pop()
+        kind = type(item)
+        if isinstance(item, str):
+            total += len(item)
+        elif kind is range:
+            total += len(item) * 8
+        elif kind is list or kind is tuple:
+            total += 8 * len(item)
+            stack.extend(item)
+        elif kind is dict:
+            total += 8 * len(item)
+            stack.extend(item.values())
+        else:
+            total += 8
+    return total

@@ -9,7 +9,9 @@ Marketers write these templates, so they are untrusted input. What keeps a templ
   its dotted path. ``| default:`` replaces a missing value and ``{% if %}`` treats it as false, as authors expect.
 * Limits: loop iterations per render (cumulative, besides python-liquid's per-nest check), output size,
   context depth (nested loops), size of ``assign``/``capture`` locals, the size of any filter's result
-  (``replace`` and ``join`` checked before they run), template size, and a render time limit.
+  (``replace`` and ``join`` checked before they run, see ``filters._guard``), template size, and a render
+  time limit. Compile refuses the shapes that make python-liquid's own lexer quadratic (unclosed delimiters,
+  long space runs in tags), so even parsing a hostile template is cheap.
 
 The time limit: python-liquid has none. ``_Context.loop`` wraps every loop's iterator in ``_Context._ticking``,
 which checks ``time.monotonic()`` against the render's deadline before each iteration, and ``_Context.filter``
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import Enum
-from functools import lru_cache, wraps
+from functools import lru_cache
 from io import StringIO
 from time import monotonic
 from typing import Any
@@ -57,8 +59,12 @@ from herald.templates import filters
 BUILTIN_NAMES = frozenset({"now", "today"})  # python-liquid's own globals: always defined
 INNER_TAGS = frozenset({"else", "elsif", "when", "break", "continue"})
 MAX_DATA_DEPTH = 32
+LEXER_BUDGET = 4_000_000  # about 0.15 s of python-liquid's lexer at its worst (see _lexer_work)
 _SCALARS = frozenset({str, int, float, bool, type(None), Decimal, datetime, date, time})
 _STR = frozenset({str})
+_SPACES = re.compile(r"\s{2,}")
+_BLOCK_OPEN = re.compile(r"\{%-?\s*(?:raw|doc)\s*-?%\}")
+_BLOCK_END = re.compile(r"\{%-?\s*end(?:raw|doc)\s*-?%\}")
 _PATH = re.compile(r"(?:[\w-]+|\[[^\]\n]*\])(?:\s*\.\s*[\w-]+|\s*\[[^\]\n]*\])*")
 
 
@@ -141,7 +147,7 @@ class _Context(RenderContext):
             yield item
 
     def assign(self, key: str, val: Any) -> None:
-        self.local_sizes[key] = _size(val, self.local_limit)
+        self.local_sizes[key] = filters.value_size(val, self.local_limit)
         if sum(self.local_sizes.values()) > self.local_limit:
             raise LocalNamespaceLimitError("assigned variables are too large", token=None)
         self.locals[key] = val
@@ -184,9 +190,7 @@ class Renderer:
         env = env_class(undefined=_Undefined, strict_filters=True, autoescape=html)
         for name in ("include", "render"):  # no loader: a template cannot read another template or a file
             del env.tags[name]
-        filters.register(env)
-        env.filters = {name: _guard(func, name, self.output_limit, self.loop_limit)
-                       for name, func in env.filters.items()}
+        filters.register(env, max_chars=self.output_limit, max_items=self.loop_limit)
         return env
 
     def compile(self, source: str, *, html: bool) -> CompiledTemplate:
@@ -200,6 +204,9 @@ class Renderer:
         if len(source) > self.max_source:
             raise TemplateSyntaxError(f"the template is longer than {self.max_source} characters", 1, 1,
                                       "limit_exceeded")
+        if _lexer_work(source) > LEXER_BUDGET:
+            raise TemplateSyntaxError("the template cannot be parsed safely: unclosed raw blocks or long runs of "
+                                      "spaces inside tags", 1, 1, "limit_exceeded")
         if "\x00" in source:
             line, column = _LineIndex(source).at(source.index("\x00"))
             raise TemplateSyntaxError("the template contains a NUL character", line, column)
@@ -227,7 +234,7 @@ class Renderer:
         try:
             data = _plain(variables, 0)
         except _Unsupported as exc:
-            raise RenderError(f"variable {'.'.join(reversed(exc.path))} holds a {exc.kind}, which a template "
+            raise RenderError(f"variable {'.'.join(reversed(exc.path))} holds {exc.kind}, which a template "
                               "cannot use", variable=".".join(reversed(exc.path)) or None) from None
         if not isinstance(data, dict):
             raise RenderError("the variables must be a mapping")
@@ -283,31 +290,34 @@ def _plain(value: Any, depth: int) -> Any:
     if kind in _SCALARS:
         return value
     if depth > MAX_DATA_DEPTH:
-        raise _Unsupported("structure nested too deeply")
+        raise _Unsupported("a structure nested too deeply")
     if kind is dict or (kind is not list and isinstance(value, Mapping)):
         if kind is dict and _STR.issuperset(map(type, value)) and _SCALARS.issuperset(map(type, value.values())):
             return value
-        out = {}
-        for key, item in value.items():
-            name = key if type(key) is str else str.__str__(key) if isinstance(key, str) else None
-            if name is None:
-                raise _Unsupported(f"key of type {type(key).__name__}")
-            out[name] = item if type(item) in _SCALARS else _nested(item, depth, name)
+        out, name = {}, ""
+        try:
+            for key, item in value.items():
+                name = key if type(key) is str else str.__str__(key) if isinstance(key, str) else ""
+                if not name and type(key) is not str:
+                    raise _Unsupported(f"a key of type {type(key).__name__}")
+                out[name] = item if type(item) in _SCALARS else _plain(item, depth + 1)
+        except _Unsupported as exc:
+            if name:  # not when the key itself was refused
+                exc.path.append(name)
+            raise
         return out
     if kind is list or (isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)):
         if kind is list and _SCALARS.issuperset(map(type, value)):
             return value
-        return [item if type(item) in _SCALARS else _nested(item, depth, str(index))
-                for index, item in enumerate(value)]
+        items, index = [], 0
+        try:
+            for index, item in enumerate(value):  # noqa: B007 - index names the item in an error
+                items.append(item if type(item) in _SCALARS else _plain(item, depth + 1))
+        except _Unsupported as exc:
+            exc.path.append(str(index))
+            raise
+        return items
     return _plain_scalar(value)
-
-
-def _nested(value: Any, depth: int, name: str) -> Any:
-    try:
-        return _plain(value, depth + 1)
-    except _Unsupported as exc:
-        exc.path.append(name)
-        raise
 
 
 def _plain_scalar(value: Any) -> Any:
@@ -323,67 +333,20 @@ def _plain_scalar(value: Any) -> Any:
         return date(value.year, value.month, value.day)
     if isinstance(value, UUID):
         return str(value)
-    raise _Unsupported(type(value).__name__)
+    raise _Unsupported(f"a value of type {type(value).__name__}")
 
 
-def _size(value: Any, budget: int) -> int:
-    """Approximate size of an assigned value (characters, or 8 per scalar/item), counted only up to ``budget``:
-    what stops ``{% assign s = s | append: s %}`` in a loop from doubling memory without end."""
-    total, stack = 0, [value]
-    while stack and total <= budget:
-        item = stack.pop()
-        kind = type(item)
-        if isinstance(item, str):
-            total += len(item)
-        elif kind is range:
-            total += len(item) * 8
-        elif kind is list or kind is tuple:
-            total += 8 * len(item)
-            stack.extend(item)
-        elif kind is dict:
-            total += 8 * len(item)
-            stack.extend(item.values())
-        else:
-            total += 8
-    return total
-
-
-def _guard(func: Callable[..., Any], name: str, max_chars: int, max_items: int) -> Callable[..., Any]:
-    """Wrap a filter so it cannot build a huge value: ranges bigger than the loop limit are refused (array
-    filters would materialise them), ``replace`` and ``join`` are sized before they run, and any text result
-    longer than the output limit is refused."""
-    precheck = {"replace": _replace_size, "join": _join_size}.get(name)
-
-    @wraps(func)  # also copies python-liquid's with_context/with_environment flags
-    def guarded(left: Any, *args: Any, **kwargs: Any) -> Any:
-        if type(left) is range or range in map(type, args):
-            for arg in (left, *args):
-                if type(arg) is range and len(arg) > max_items:
-                    raise LoopIterationLimitError(f"{name}: the range is larger than {max_items}", token=None)
-        if precheck is not None:
-            precheck(left, args, max_chars)
-        result = func(left, *args, **kwargs)
-        if isinstance(result, str) and len(result) > max_chars:
-            raise OutputStreamLimitError(f"{name}: the result is too large", token=None)
-        if type(result) is int and result.bit_length() > 256:
-            raise OutputStreamLimitError(f"{name}: the number is too large", token=None)
-        return result
-
-    return guarded
-
-
-def _replace_size(left: Any, args: tuple[Any, ...], limit: int) -> None:
-    if len(args) >= 2:
-        text, old, new = str(left), str(args[0]), str(args[1])
-        if len(new) > len(old) and len(text) + text.count(old) * (len(new) - len(old)) > limit:
-            raise OutputStreamLimitError("replace: the result would be too large", token=None)
-
-
-def _join_size(left: Any, args: tuple[Any, ...], limit: int) -> None:
-    if isinstance(left, list | tuple):
-        separator = len(str(args[0])) if args else 1
-        if _size(left, limit) + separator * len(left) > limit:
-            raise OutputStreamLimitError("join: the result would be too large", token=None)
+def _lexer_work(source: str) -> int:
+    """A linear-time estimate of python-liquid's lexer work beyond linear, in backtracking steps: an unclosed
+    ``{% raw %}``/``{% doc %}`` scans to the end of the source, and a run of k spaces inside a tag costs k²
+    (two adjacent ``\\s*`` backtrack). Unclosed ``{{``/``{%`` are refused by ``_check_delimiters``."""
+    ends = [m.end() for m in _BLOCK_END.finditer(source)]
+    tail = ends[-1] if ends else 0
+    work = 3 * sum(1 for _ in _BLOCK_OPEN.finditer(source, tail)) * (len(source) - tail)
+    for segment in source.split("%}"):
+        if openers := segment.count("{%"):
+            work += openers * sum(len(m.group()) ** 2 for m in _SPACES.finditer(segment, segment.find("{%")))
+    return work
 
 
 def _in_sample(sample: Any, segments: Sequence[Any]) -> bool:
@@ -489,7 +452,7 @@ def _render_error(exc: LiquidError, source: str) -> RenderError:
         token, variable = exc.token, None
         if line is not None and token is not None and token.kind not in (TOKEN_TAG, TOKEN_OUTPUT):
             found = _PATH.match(source, token.start_index)  # a path's token: name it as the author wrote it
-            variable = re.sub(r"\s+", "", found.group()) if found else None
+            variable = re.sub(r"\s+", "", found.group())[:200] if found else None
         if variable is None:
             named = re.fullmatch(r"'?(.+?)'? is undefined", message)
             variable = named.group(1) if named else None
