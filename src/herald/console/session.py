@@ -114,14 +114,21 @@ def _is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
+def _cookie(response: Response, request: Request, name: str, path: str, value: str | None, ttl: int = 0) -> None:
+    """Set (or, with ``value`` None, delete) a console cookie: HttpOnly, SameSite=Lax, Secure over https."""
+    flags = {"path": path, "httponly": True, "samesite": "lax", "secure": _is_https(request)}
+    if value is None:
+        response.delete_cookie(name, **flags)  # type: ignore[arg-type]
+    else:
+        response.set_cookie(name, value, max_age=ttl, **flags)  # type: ignore[arg-type]
+
+
 def set_session_cookie(response: Response, request: Request, token: str) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_TTL, path="/console", httponly=True,
-                        samesite="lax", secure=_is_https(request))
+    _cookie(response, request, SESSION_COOKIE, "/console", token, SESSION_TTL)
 
 
 def clear_session_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/console", httponly=True, samesite="lax",
-                           secure=_is_https(request))
+    _cookie(response, request, SESSION_COOKIE, "/console", None)
 
 
 def login_nonce(request: Request) -> tuple[str, bool]:
@@ -133,13 +140,11 @@ def login_nonce(request: Request) -> tuple[str, bool]:
 
 
 def set_login_cookie(response: Response, request: Request, nonce: str) -> None:
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=LOGIN_TTL, path="/console/login", httponly=True,
-                        samesite="lax", secure=_is_https(request))
+    _cookie(response, request, LOGIN_COOKIE, "/console/login", nonce, LOGIN_TTL)
 
 
 def clear_login_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(LOGIN_COOKIE, path="/console/login", httponly=True, samesite="lax",
-                           secure=_is_https(request))
+    _cookie(response, request, LOGIN_COOKIE, "/console/login", None)
 
 
 @functools.cache

@@ -88,14 +88,3 @@ async def recover(
         .returning(c.id)
     )
     return [row[0] for row in await conn.execute(stmt)]
-
-
-async def owned(conn: AsyncConnection, table: Table, ids: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """``id -> (lease_token, state)`` for ``ids``: tells which outcomes a fenced update really recorded."""
-    c = table.c
-    found: dict[str, tuple[str, str]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        rows = await conn.execute(select(c.id, c.lease_token, c.state).where(c.id.in_(chunk)))
-        found.update({r[0]: (r[1], r[2]) for r in rows})
-    return found
