@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from babel.dates import format_datetime
-from babel.numbers import format_currency, get_currency_precision
-from hypothesis import given, settings
+from babel.numbers import format_currency, get_currency_precision, get_group_symbol
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from markupsafe import Markup
 
@@ -197,6 +197,9 @@ def test_money_fast_path_matches_babel(locale: str, currency: str, amount: Decim
     rounded = amount.quantize(Decimal(1).scaleb(-get_currency_precision(currency)), rounding=ROUND_HALF_UP)
     if rounded == 0:
         rounded = abs(rounded)  # we never print "-0.00"
+    # babel 2.19 drops the grouping of 7+ digit amounts where the group symbol is an apostrophe (de_CH,
+    # fr_CH: "1000000,00" but "999'999,99"); CLDR groups them, as our fast path does.
+    assume(not (get_group_symbol(locale) == "'" and abs(rounded) >= 10**6))
     assert _money_format(locale, currency).format(amount) == format_currency(rounded, currency, locale=locale)
 
 
