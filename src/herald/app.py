@@ -9,20 +9,26 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from herald import console, health, problems
+from herald.audit import api as audit_api
 from herald.auth import api as auth_api
 from herald.auth import clients as clients_api
+from herald.contacts import api as contacts_api
 from herald.crypto import Keyring
 from herald.db.session import make_engine, make_sessionmaker
 from herald.deps import AppState
+from herald.imports import api as imports_api
 from herald.limits import BodyLimit
+from herald.lists import api as lists_api
 from herald.logs import configure_logging
 from herald.messages import api as messages_api
 from herald.metrics import Metrics
 from herald.providers import api as providers_api
 from herald.settings import Settings
+from herald.suppressions import api as suppressions_api
 from herald.templates import api as templates_api
 from herald.templates.liquid import Renderer
 from herald.tools import api as tools_api
+from herald.unsubscribe import api as unsubscribe_api
 from herald.webhooks import api as webhooks_api
 from herald.worker import Worker
 
@@ -57,9 +63,11 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=settings.max_import_bytes)
     for router in (auth_api.router, clients_api.router, messages_api.router, templates_api.router,
-                   providers_api.router, tools_api.router, webhooks_api.router, health.router):
+                   providers_api.router, tools_api.router, webhooks_api.router, health.router,
+                   audit_api.router, unsubscribe_api.router, contacts_api.router, lists_api.router,
+                   imports_api.router, suppressions_api.router):
         app.include_router(router)
     app.include_router(console.router, include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")

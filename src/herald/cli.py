@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -109,6 +110,47 @@ def worker() -> None:
             await engine.dispose()
 
     aio.run(main())
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file")],
+    list_name: Annotated[str, typer.Option("--list", help="The list to import into (made when missing)")],
+    key: Annotated[str | None, typer.Option(help="Match contacts on external_id, email or phone")] = None,
+    map_: Annotated[list[str] | None,
+                    typer.Option("--map", help="COLUMN=TARGET, repeatable (e.g. Mobile=phone)")] = None,
+    region: Annotated[str | None, typer.Option(help="Region for numbers without +country (default: workspace)")] = None,
+    workspace: Annotated[str | None, typer.Option(help="Workspace id (default: the first)")] = None,
+) -> None:
+    """Import contacts from a CSV file into a list, with a progress bar and a report of failed rows."""
+    from herald import errors
+    from herald.db.session import make_engine
+    from herald.imports import cli as importer
+
+    settings = _settings()
+    _prepare(settings)
+    mapping: dict[str, str] | None = None
+    for pair in map_ or []:
+        column, sep, target = pair.partition("=")
+        if not sep or not column or not target:
+            console.print(f"[red]--map {pair!r}: write COLUMN=TARGET[/red]")
+            raise typer.Exit(2)
+        mapping = {**(mapping or {}), column: target}
+
+    async def main() -> int:
+        engine = make_engine(settings.effective_database_url)
+        try:
+            return await importer.run(engine, console, file, list_name=list_name, workspace_id=workspace,
+                                      mapping=mapping, key=key, region=region, max_bytes=settings.max_import_bytes)
+        finally:
+            await engine.dispose()
+
+    try:
+        code = aio.run(main())
+    except errors.HeraldError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -46,6 +46,8 @@ class Keyring:
         )
         self.token_key = _derive(master, b"herald/tokens")
         self.old_token_keys = [_derive(k, b"herald/tokens") for k in old or []]
+        self.link_keys = [_derive(k, b"herald/links") for k in keys]
+        """Sign unsubscribe links; the first signs, all verify (links in old emails outlive key rotation)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Keyring:

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     default_region: str = Field(default="US", description="Region for phone numbers without a + prefix.")
     token_ttl_seconds: int = Field(default=3600, ge=60, le=86400)
     max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    max_import_bytes: int = Field(default=256 * 1_048_576, ge=1024, description="Largest CSV upload (413 above)")
     sms_max_segments: int = Field(default=10, ge=1, le=50, description="Longer SMS are refused")
     template_output_limit: int = Field(default=262_144, ge=1024, description="Bytes a template may render to")
 

@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.channels.base import ProviderContext
 from herald.crypto import Keyring
+from herald.imports import runner
+from herald.imports import service as imports
 from herald.metrics import Metrics
 from herald.pipeline.dispatch import Dispatcher
 from herald.providers.runtime import ProviderCache
@@ -26,7 +28,7 @@ class Worker:
             concurrency=settings.worker_concurrency, batch=settings.claim_batch,
             lease_seconds=settings.lease_seconds, poll_interval=settings.poll_interval,
         )
-        self.jobs = JobRunner(engine)
+        self.jobs = JobRunner(engine, long_handlers={imports.JOB_KIND: runner.run})
         self.stop = asyncio.Event()
         self.database_url = settings.effective_database_url
         self._tasks: list[asyncio.Task[None]] = []

@@ -8,5 +8,10 @@ SCOPES = {
     "templates:read": "Read and preview templates",
     "templates:write": "Create, edit and archive templates",
     "clients:write": "Create and revoke API clients",
+    "contacts:read": "Read contacts, lists and imports",
+    "contacts:write": "Create, change, import and erase contacts; manage lists and consent",
+    "suppressions:read": "Read do-not-contact lists and suppressions",
+    "suppressions:write": "Add and lift suppressions; manage do-not-contact lists",
+    "audit:read": "Read the audit log",
 }
 ALL = tuple(SCOPES)

@@ -23,9 +23,10 @@ class IssuedClient:
 
 
 def audit(session: AsyncSession, workspace_id: str, actor: str, action: str, target: str | None,
-          detail: dict[str, Any] | None = None) -> None:
+          detail: dict[str, Any] | None = None, *, ip: str | None = None) -> None:
+    """Append to the audit log, in the caller's transaction: the record and the change commit together."""
     session.add(AuditLog(id=ids.new_id("aud"), workspace_id=workspace_id, actor=actor, action=action,
-                         target=target, detail=detail or {}))
+                         target=target, detail=detail or {}, ip=ip))
 
 
 async def create_client(

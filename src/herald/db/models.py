@@ -1,13 +1,18 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, schema checks)."""
 
 from herald.auth.models import ApiClient, AuditLog, ConsoleUser, Workspace
+from herald.contacts.models import Contact
 from herald.db.base import Base
+from herald.imports.models import Import, ImportChunk, ImportFailure
+from herald.lists.models import ContactList, ListMember
 from herald.messages.models import Attempt, IdempotencyKey, Message, MessageContent, MessageEvent
 from herald.providers.models import Provider
 from herald.queue.models import Job
+from herald.suppressions.models import DncList, Suppression
 from herald.templates.models import Template, TemplateVersion
 
 __all__ = [
-    "ApiClient", "Attempt", "AuditLog", "Base", "ConsoleUser", "IdempotencyKey", "Job", "Message",
-    "MessageContent", "MessageEvent", "Provider", "Template", "TemplateVersion", "Workspace",
+    "ApiClient", "Attempt", "AuditLog", "Base", "ConsoleUser", "Contact", "ContactList", "DncList",
+    "IdempotencyKey", "Import", "ImportChunk", "ImportFailure", "Job", "ListMember", "Message", "MessageContent",
+    "MessageEvent", "Provider", "Suppression", "Template", "TemplateVersion", "Workspace",
 ]

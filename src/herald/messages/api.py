@@ -30,7 +30,8 @@ def to_out(
 ) -> MessageOut:
     return MessageOut(
         id=m.id, state=m.state, channel=m.channel, to=m.to_address, sender=m.sender,
-        classification=m.classification, priority=m.priority, template_id=m.template_id,
+        classification=m.classification, priority=m.priority, contact_id=m.contact_id, override=m.override,
+        template_id=m.template_id,
         template_version=m.template_version, locale=m.locale, provider_id=m.provider_id,
         provider_message_id=m.provider_message_id, reason=m.reason, explanation=m.explanation,
         attempt_count=m.attempts, due_at=m.due_at, expires_at=m.expires_at, created_at=m.created_at,
@@ -75,7 +76,8 @@ async def create_message(
         raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
     try:
         message = await service.create(session, workspace, req, renderer=state.renderer,
-                                       sms_max_segments=state.settings.sms_max_segments)
+                                       sms_max_segments=state.settings.sms_max_segments, actor=principal.client_id,
+                                       links=service.Links(state.keyring, state.settings.effective_public_url))
     except errors.RenderFailed as exc:  # kept as a failed message (committed), never sent half-rendered
         failed = problem(422, exc.code, exc.detail, instance=request.url.path, errors_=exc.errors,
                          headers={"Location": f"/v1/messages/{exc.message_id}"}, message_id=exc.message_id)

@@ -10,9 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald import errors
 from herald.auth.models import Workspace
 from herald.channels.sms import segments
+from herald.contacts import service as contacts
+from herald.contacts.models import Contact
 from herald.messages.schemas import MessageCreate
 from herald.templates import service as templates
 from herald.templates.liquid import Renderer
+from herald.unsubscribe import links
 
 MAX_SMS_CHARS = 1600  # Twilio's and most aggregators' ceiling for one concatenated message
 MAX_EMAIL_BYTES = 10 * 1024 * 1024
@@ -32,7 +35,22 @@ class Built:
 
 
 async def build(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, message_id: str, to: str,
-                renderer: Renderer | None, sms_max_segments: int) -> Built:
+                renderer: Renderer | None, sms_max_segments: int, contact: Contact | None = None,
+                unsubscribe_url: str | None = None) -> Built:
+    """The message's content. A template sees the contact's fields as ``contact`` (the caller's ``data`` may
+    add to them) and prefers the contact's locale when the request names none. With ``unsubscribe_url`` (marketing
+    email), templates may place ``message.unsubscribe_url``; the RFC 8058 headers and, where the content lacks
+    the link, a footer are added either way."""
+    built = await _build(session, workspace, req, message_id=message_id, to=to, renderer=renderer,
+                         sms_max_segments=sms_max_segments, contact=contact, unsubscribe_url=unsubscribe_url)
+    if unsubscribe_url and built.content and not built.failure:
+        built.content = links.decorate_email(built.content, unsubscribe_url)
+    return built
+
+
+async def _build(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, message_id: str, to: str,
+                 renderer: Renderer | None, sms_max_segments: int, contact: Contact | None,
+                 unsubscribe_url: str | None) -> Built:
     if not req.template:
         if req.data or req.overrides or req.locale:
             raise errors.Invalid("data, locale and overrides go with a template.", code="template_required",
@@ -51,9 +69,16 @@ async def build(session: AsyncSession, workspace: Workspace, req: MessageCreate,
     version = await templates.version_of(session, template)
     built = Built({}, template.id, version.version)
     try:
+        data = req.data
+        if contact is not None:
+            stated = req.data.get("contact")
+            extra: dict[str, Any] = stated if isinstance(stated, dict) else {}
+            data = {**req.data, "contact": {**contacts.variables(contact), **extra}}
+        locale = req.locale or (contact.locale if contact is not None else None)
         rendered = templates.render_version(
-            renderer, template, version, workspace, data=req.data, locale=req.locale, overrides=req.overrides,
-            message={"id": message_id, "channel": req.channel, "to": to}, sms_max_segments=sms_max_segments)
+            renderer, template, version, workspace, data=data, locale=locale, overrides=req.overrides,
+            message={"id": message_id, "channel": req.channel, "to": to, "unsubscribe_url": unsubscribe_url},
+            sms_max_segments=sms_max_segments)
     except errors.Invalid as exc:
         if exc.code not in RENDER_FAILURES:
             raise

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Table, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Table, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.db.base import Base, utcnow
@@ -40,10 +40,15 @@ class Message(Base):
     source: Mapped[str] = mapped_column(String(20), default="api")
     channel: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
     to_address: Mapped[str] = mapped_column(String(320))
     sender: Mapped[str | None] = mapped_column(String(320))
     classification: Mapped[str] = mapped_column(String(40), default="transactional")
     priority: Mapped[int] = mapped_column(default=0)
+    override: Mapped[bool] = mapped_column(default=False)
+    """Sent despite marketing opt-outs (a critical message); never despite a list of scope ``all``."""
+    dnc_lists: Mapped[list[str] | None] = mapped_column(JSON)
+    """Ids of the optional DNC lists this send selected, re-checked just before sending."""
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     template_id: Mapped[str | None] = mapped_column(String(40))
     template_version: Mapped[int | None]

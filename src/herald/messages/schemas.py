@@ -10,6 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 CLASSIFICATIONS = ("transactional", "financial", "service", "direct_marketing", "affiliate_marketing")
 
 
+class ContactRef(BaseModel):
+    """Exactly one of these names the contact."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, max_length=64)
+    external_id: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+
+
 class MessageCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_extra={
         "examples": [
@@ -20,7 +31,10 @@ class MessageCreate(BaseModel):
     })
 
     channel: str = Field(description="sms or email (push, pass, webhook and queue come later)")
-    to: str = Field(min_length=1, max_length=320, description="A phone number or an email address")
+    to: str | None = Field(default=None, min_length=1, max_length=320,
+                           description="A phone number or an email address (or give `contact`)")
+    contact: ContactRef | None = Field(default=None, description="Send to this contact's address for the channel; "
+                                       "its consent, locale, time zone and fields apply")
     body: str | None = Field(default=None, description="SMS text")
     subject: str | None = Field(default=None, max_length=998)
     html: str | None = None
@@ -29,6 +43,10 @@ class MessageCreate(BaseModel):
                                description="Override the provider's default sender")
     classification: str = Field(default="transactional", description=", ".join(CLASSIFICATIONS))
     priority: int = Field(default=0, ge=-10, le=10, description="Higher is claimed first")
+    override: bool = Field(default=False, description="A critical message: goes despite marketing opt-outs and "
+                           "withdrawn consent (never despite a list of scope `all`); audited")
+    dnc_lists: list[str] = Field(default_factory=list, max_length=20, description="Optional DNC lists (id or "
+                                 "name) to check besides the workspace's always-on lists")
     send_at: datetime | None = Field(default=None, description="ISO-8601 with a time zone; absent = now")
     expires_at: datetime | None = Field(default=None, description="Never send after this instant")
     provider: str | None = Field(default=None, description="A provider id or name; default: the channel's")
@@ -68,6 +86,8 @@ class MessageOut(BaseModel):
     sender: str | None = Field(alias="from")
     classification: str
     priority: int
+    contact_id: str | None = None
+    override: bool = False
     template_id: str | None = None
     template_version: int | None = None
     locale: str | None = None

@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
-import base64
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald import addresses, errors, ids
+from herald import errors, ids, pagination
 from herald.auth.models import Workspace
+from herald.auth.service import audit
 from herald.channels.base import CHANNELS
+from herald.crypto import Keyring
 from herald.messages import content as contents
-from herald.messages.models import CONTENTS, FAILED, MESSAGES, QUEUED, Attempt, Message, MessageContent, MessageEvent
+from herald.messages.models import (
+    CONTENTS,
+    FAILED,
+    MESSAGES,
+    QUEUED,
+    SKIPPED,
+    Attempt,
+    Message,
+    MessageContent,
+    MessageEvent,
+)
 from herald.messages.schemas import CLASSIFICATIONS, MessageCreate
+from herald.pipeline import plan
+from herald.pipeline.policy import MARKETING
 from herald.providers.models import Provider
 from herald.templates.liquid import Renderer
+from herald.unsubscribe import links as unsubscribe_links
 
 SUPPORTED = ("sms", "email")
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Signs per-recipient unsubscribe links for marketing email."""
+
+    keyring: Keyring
+    public_url: str
+
+    def url(self, workspace_id: str, message_id: str, contact_id: str, purpose: str) -> str:
+        token = unsubscribe_links.token_for(self.keyring, workspace_id=workspace_id, message_id=message_id,
+                                            contact_id=contact_id, purpose=purpose)
+        return unsubscribe_links.url_for(self.public_url, token)
 PAST_TOLERANCE = timedelta(seconds=60)
 
 
@@ -43,10 +71,12 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 
 
 async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, source: str = "api",
-                 renderer: Renderer | None = None, sms_max_segments: int = 10) -> Message:
+                 renderer: Renderer | None = None, sms_max_segments: int = 10, actor: str = "api",
+                 links: Links | None = None) -> Message:
     """Validate, render and queue one message. A template that fails to render for this recipient (a
     missing variable, a limit) gives a message that is stored as ``failed`` with reason ``render_error``:
-    it is never sent half-rendered."""
+    it is never sent half-rendered. A recipient the rules block (consent, suppressions, DNC lists) gives a
+    ``skipped`` message that says why."""
     if req.channel not in CHANNELS:
         raise errors.Invalid(f"Unknown channel {req.channel!r}; use one of {', '.join(CHANNELS)}.",
                              code="unknown_channel", field="channel")
@@ -57,8 +87,6 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
         raise errors.Invalid(f"Unknown classification {req.classification!r}; use one of "
                              f"{', '.join(CLASSIFICATIONS)}.", code="unknown_classification",
                              field="classification")
-    to = (addresses.phone_e164(req.to, workspace.default_region) if req.channel == "sms"
-          else addresses.email(req.to))
     now = datetime.now(UTC)
     send_at = _aware(req.send_at, "send_at")
     expires_at = _aware(req.expires_at, "expires_at")
@@ -68,26 +96,41 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
     if expires_at is not None and expires_at <= due:
         code, what = (("expires_before_send_at", "send_at") if send_at else ("expires_in_past", "now"))
         raise errors.Invalid(f"expires_at must be after {what}.", code=code, field="expires_at")
+    who = await plan.recipient(session, workspace, req.channel, req.to,
+                               req.contact.model_dump() if req.contact else None)
+    dnc_lists = await plan.dnc_selection(session, workspace.id, req.dnc_lists)
     provider = await pick_provider(session, workspace.id, req.channel, req.provider)
     message = Message(
         id=ids.new_id("msg"), workspace_id=workspace.id, source=source, channel=req.channel,
-        provider_id=provider.id, to_address=to, sender=req.sender,
-        classification=req.classification, priority=req.priority, meta=req.metadata, state=QUEUED,
-        due_at=due, expires_at=expires_at, attempts=0, created_at=now, updated_at=now,
+        provider_id=provider.id, contact_id=who.contact.id if who.contact else None, to_address=who.address,
+        sender=req.sender, classification=req.classification, priority=req.priority, override=req.override,
+        dnc_lists=dnc_lists or None, meta=req.metadata, state=QUEUED, due_at=due, expires_at=expires_at,
+        attempts=0, created_at=now, updated_at=now,
     )
-    made = await contents.build(session, workspace, req, message_id=message.id, to=to, renderer=renderer,
-                                sms_max_segments=sms_max_segments)
+    block = await plan.gate(session, workspace.id, req.channel, who, req.classification, override=req.override,
+                            dnc_lists=dnc_lists)
+    unsubscribe = None
+    if links is not None and who.contact is not None and req.channel == "email" and req.classification in MARKETING:
+        unsubscribe = links.url(workspace.id, message.id, who.contact.id, req.classification)
+    made = await contents.build(session, workspace, req, message_id=message.id, to=who.address, renderer=renderer,
+                                sms_max_segments=sms_max_segments, contact=who.contact, unsubscribe_url=unsubscribe)
     message.template_id, message.template_version, message.locale = made.template_id, made.version, made.locale
-    if made.failure:
+    if block is not None:
+        message.state, message.reason, message.final_at = SKIPPED, block.reason, now
+        message.explanation = f"Not sent: {block.explanation}"
+    elif made.failure:
         message.state, message.reason, message.final_at = FAILED, "render_error", now
         message.explanation = f"Not sent: the template could not be rendered for this recipient ({made.failure})"
     else:
         when = f"scheduled for {due.isoformat()}" if due > now else "queued"
         message.explanation = f"Accepted and {when}; it will go out through {provider.kind} ({provider.name})."
+    if req.override and block is None:
+        audit(session, workspace.id, actor, "message.override", message.id,
+              {"classification": req.classification, "channel": req.channel})
     session.add(message)
     session.add(MessageContent(message_id=message.id, content=made.content))
     session.add(MessageEvent(message_id=message.id, state=message.state, at=now, detail=message.explanation))
-    if made.failure:
+    if made.failure and block is None:
         await session.flush()
         raise errors.RenderFailed(message.explanation, message_id=message.id, errors=made.problems)
     return message
@@ -125,18 +168,11 @@ async def history(session: AsyncSession, message_id: str) -> tuple[list[MessageE
 
 
 def encode_cursor(message_id: str) -> str:
-    return base64.urlsafe_b64encode(message_id.encode()).decode().rstrip("=")
+    return pagination.encode(message_id)
 
 
 def decode_cursor(cursor: str) -> str:
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except Exception as exc:
-        raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor",
-                             field="cursor") from exc
-    if not value.startswith("msg_"):
-        raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor", field="cursor")
-    return value
+    return pagination.decode(cursor, "msg")
 
 
 async def page(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from herald.channels.base import Envelope, PermanentError, SendResult, TransientError
 from herald.messages.models import MESSAGES, SENDING
 from herald.metrics import Metrics
-from herald.pipeline import outcomes
+from herald.pipeline import outcomes, policy
 from herald.pipeline.outcomes import Outcome
 from herald.providers.runtime import LiveProvider, ProviderCache
 from herald.queue import claim as claims
@@ -34,6 +34,7 @@ _m = MESSAGES.c
 _CLAIM_COLUMNS = (
     _m.id, _m.channel, _m.provider_id, _m.to_address, _m.sender, _m.expires_at,
     _m.attempts, _m.reason, _m.created_at, _m.due_at,
+    _m.workspace_id, _m.classification, _m.contact_id, _m.override, _m.dnc_lists,
 )
 
 
@@ -106,11 +107,16 @@ class Dispatcher:
                     sqlite_index="ix_messages_claim",
                 )
                 contents = await outcomes.contents(conn, [r.id for r in rows]) if rows else {}
+                blocks = await policy.recheck(conn, rows)
         except Exception:
             log.exception("dispatch.claim_failed")
             await asyncio.sleep(self.poll_interval)
             return 0
         for row in rows:
+            block = blocks.get(row.id)
+            if block is not None:
+                self._record(outcomes.skipped(row, token, now, block.reason, block.explanation))
+                continue
             task = asyncio.create_task(self._deliver(row, contents.get(row.id, {}), token))
             self._inflight.add(task)
             task.add_done_callback(self._done)
@@ -146,7 +152,7 @@ class Dispatcher:
         envelope = Envelope(
             message_id=row.id, channel=row.channel, to=row.to_address, content=content, sender=row.sender,
             callback_url=f"{self.public_url}/webhooks/{live.kind}/{live.id}/status?mid={row.id}",
-            created_at=row.created_at,
+            created_at=row.created_at, headers=content.get("headers") or {},
         )
         self._record(await self._call(live, row, token, envelope, started))
 

@@ -22,6 +22,7 @@ from herald.messages.models import (
     RETRYING,
     SENDING,
     SENT,
+    SKIPPED,
 )
 from herald.providers.runtime import LiveProvider
 from herald.queue import claim as claims
@@ -78,6 +79,12 @@ def failed(
         id=row.id, token=token, state=FAILED, at=at, due_at=row.due_at, reason=reason, explanation=why,
         final_at=at, attempt=attempt,
     )
+
+
+def skipped(row: Row[Any], token: str, at: datetime, reason: str, why: str) -> Outcome:
+    """Stopped just before sending by a rule that changed while it waited (an opt-out, a suppression)."""
+    return Outcome(id=row.id, token=token, state=SKIPPED, at=at, due_at=row.due_at, reason=reason,
+                   explanation=f"Not sent: {why}", final_at=at)
 
 
 def expired(

@@ -2,13 +2,19 @@
 
 A handler is ``async def handler(conn, job) -> datetime | None``: it runs in the job's transaction;
 answering a datetime re-schedules the job (periodic work), ``None`` marks it done. An exception retries it
-with backoff until ``max_attempts``, then marks it failed with the error."""
+with backoff until ``max_attempts``, then marks it failed with the error.
+
+A *long* handler (an import, a fan-out) is ``async def handler(engine, job, lease) -> datetime | None``: it
+commits its own batches, and calls ``await lease.keep(conn)`` inside each batch's transaction. That extends
+the lease and, when another worker has taken the job over, raises :class:`LeaseLost` so the batch rolls back:
+a batch and its checkpoint commit together, or not at all."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +31,28 @@ from herald.queue.retry import RetryPolicy
 log = structlog.get_logger(__name__)
 Handler = Callable[[AsyncConnection, Row[Any]], Awaitable[datetime | None]]
 _j = JOBS
+
+
+class LeaseLost(Exception):
+    """This worker no longer owns the job (its lease expired and another worker claimed it)."""
+
+
+@dataclass(slots=True)
+class Lease:
+    job_id: str
+    token: str
+    seconds: float
+
+    async def keep(self, conn: AsyncConnection) -> None:
+        now = datetime.now(UTC)
+        result = await conn.execute(update(_j).where(
+            _j.c.id == self.job_id, _j.c.lease_token == self.token, _j.c.state == "running",
+        ).values(lease_until=now + timedelta(seconds=self.seconds), updated_at=now))
+        if result.rowcount != 1:
+            raise LeaseLost(f"job {self.job_id} was taken over by another worker")
+
+
+LongHandler = Callable[[AsyncEngine, Row[Any], Lease], Awaitable[datetime | None]]
 
 
 async def enqueue(
@@ -58,9 +86,11 @@ PERIODIC = ("purge_idempotency_keys",)
 
 class JobRunner:
     def __init__(self, engine: AsyncEngine, handlers: Mapping[str, Handler] | None = None, *,
-                 lease_seconds: float = 300.0, poll_interval: float = 1.0, retry: RetryPolicy | None = None) -> None:
+                 long_handlers: Mapping[str, LongHandler] | None = None, lease_seconds: float = 300.0,
+                 poll_interval: float = 1.0, retry: RetryPolicy | None = None) -> None:
         self.engine = engine
         self.handlers = dict(handlers or HANDLERS)
+        self.long_handlers = dict(long_handlers or {})
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.retry = retry or RetryPolicy(max_attempts=10, base_seconds=5, max_seconds=3600)
@@ -97,16 +127,22 @@ class JobRunner:
         handler = self.handlers.get(row.kind)
         fence = (_j.c.id == row.id) & (_j.c.lease_token == token)
         now = datetime.now(UTC)
+        long = self.long_handlers.get(row.kind)
         try:
+            if long is not None:
+                again = await long(self.engine, row, Lease(row.id, token, self.lease_seconds))
+                async with self.engine.begin() as conn:
+                    await conn.execute(update(_j).where(fence).values(
+                        **_finished(again), lease_until=None, last_error=None, updated_at=datetime.now(UTC)))
+                return
             if handler is None:
                 raise LookupError(f"no handler for job kind {row.kind!r}")
             async with self.engine.begin() as conn:
                 again = await handler(conn, row)
-                values: dict[str, Any] = (
-                    {"state": "queued", "due_at": again, "attempts": 0} if again else {"state": "done"}
-                )
                 await conn.execute(update(_j).where(fence).values(
-                    **values, lease_until=None, last_error=None, updated_at=datetime.now(UTC)))
+                    **_finished(again), lease_until=None, last_error=None, updated_at=datetime.now(UTC)))
+        except LeaseLost:
+            log.warning("jobs.lease_lost", kind=row.kind, job_id=row.id)
         except Exception as exc:
             log.warning("jobs.failed", kind=row.kind, job_id=row.id, attempt=row.attempts, error=repr(exc))
             give_up = row.attempts >= row.max_attempts
@@ -115,3 +151,7 @@ class JobRunner:
                 await conn.execute(update(_j).where(fence).values(
                     state="failed" if give_up else "retrying", due_at=due, lease_until=None,
                     last_error=repr(exc)[:2000], updated_at=datetime.now(UTC)))
+
+
+def _finished(again: datetime | None) -> dict[str, Any]:
+    return {"state": "queued", "due_at": again, "attempts": 0} if again else {"state": "done"}

@@ -1,0 +1,114 @@
+"""CSV import throughput: a generated N-row file (phone, email, name, 3 custom fields) imported into a list,
+through the same code the API and `herald import` use (upload into chunks, then the import job).
+
+Measures the job's rows/s (phone and email validation, upsert of contacts and list rows) and the process's
+peak memory. Runs in a child process per database so peak RSS is this import's alone. Prints one JSON object.
+Usage: python bench/import.py [--rows 1000000] [--database-url URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REGIONS = [("+1415", 7), ("+4477009", 5), ("+4915", 9), ("+3361", 8)]
+
+
+def generate(path: Path, rows: int) -> None:
+    rng = random.Random(7)
+    tiers = ["gold", "silver", "bronze"]
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("customer_id,phone,email,name,tier,balance,branch\n")
+        for n in range(rows):
+            prefix, digits = REGIONS[n % len(REGIONS)]
+            if prefix == "+1415":
+                area = rng.choice([212, 646, 917])
+                number = f"+1415555{n:04d}" if n < 10000 else f"+1{area}{rng.randint(2000000, 9999999)}"
+            else:
+                number = prefix + "".join(str(rng.randint(0, 9)) for _ in range(digits))
+            out.write(f"C{n:07d},{number},user{n}@example{n % 97}.com,Customer {n},{tiers[n % 3]},"
+                      f"{rng.randint(0, 100000) / 100:.2f},B{n % 250:03d}\n")
+
+
+async def run_one(url: str, path: Path) -> dict[str, Any]:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from herald.bootstrap import first_start
+    from herald.crypto import Keyring
+    from herald.db.migrate import upgrade
+    from herald.db.session import make_engine
+    from herald.imports import runner
+    from herald.imports import service as imports
+    from herald.imports.models import Import
+    from herald.lists import service as lists
+    from herald.queue.jobs import JobRunner
+    from herald.settings import Settings
+
+    settings = Settings(database_url=url, var_dir=Path(tempfile.mkdtemp()), secret_key="bench-key-0123456789")  # noqa: S106
+    upgrade(url)
+    engine = make_engine(url, pool_size=2)
+    await first_start(settings, engine, Keyring.from_settings(settings))
+
+    async def body() -> Any:
+        with path.open("rb") as fh:
+            while block := fh.read(imports.CHUNK_BYTES):
+                yield block
+
+    clock = time.perf_counter()
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        target = await lists.create(session, "ws_default", "bench", None)
+        imp = await imports.create(session, "ws_default", body(), actor="bench", max_bytes=1 << 31,
+                                   contact_list=target)
+    upload = time.perf_counter() - clock
+    jobs = JobRunner(engine, long_handlers={imports.JOB_KIND: runner.run}, lease_seconds=600)
+    clock = time.perf_counter()
+    while True:
+        await jobs.run_once()
+        async with AsyncSession(engine) as session:
+            done = await session.get(Import, imp.id)
+            assert done is not None
+        if done.state in ("completed", "failed"):
+            break
+    seconds = time.perf_counter() - clock
+    await engine.dispose()
+    return {"state": done.state, "rows": done.rows_done, "created": done.created, "failed": done.failed,
+            "upload_seconds": round(upload, 2), "import_seconds": round(seconds, 2),
+            "rows_per_second": round(done.rows_done / seconds), "peak_rss_mb": round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--database-url", action="append", default=[])
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        from herald import aio
+
+        print(json.dumps(aio.run(run_one(args.child[0], Path(args.child[1])))))
+        return
+    work = Path(tempfile.mkdtemp())
+    path = work / "contacts.csv"
+    generate(path, args.rows)
+    urls = args.database_url or [f"sqlite+aiosqlite:///{work / 'bench.db'}"]
+    results = {}
+    for url in urls:
+        out = subprocess.run([sys.executable, __file__, "--child", url, str(path)], capture_output=True, text=True,
+                             check=True)
+        results["postgresql" if url.startswith("postgresql") else "sqlite"] = json.loads(out.stdout.strip()
+                                                                                         .splitlines()[-1])
+    print(json.dumps({"benchmark": "import", "rows": args.rows, "file_mb": round(path.stat().st_size / 1e6, 1),
+                      "target_rows_per_second": 25000, "target_peak_rss_mb": 300, "results": results}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Contacts: the people Herald messages, their addresses, attributes and consent."""

@@ -1,0 +1,1 @@
+"""CSV imports of contacts into lists."""

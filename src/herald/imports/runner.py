@@ -1,0 +1,189 @@
+"""The import job: read the stored file, clean each row, and commit the rows in batches, each batch together
+with its checkpoint (``rows_done``) and its failed-row reports. A crash or a restart resumes after the last
+committed batch; a re-run changes nothing it already did."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, cast
+
+import structlog
+from sqlalchemy import Row, Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from herald import errors
+from herald.auth.models import Workspace
+from herald.contacts import bulk, fields, normalize
+from herald.imports import reader
+from herald.imports.models import COMPLETED, FAILED, RUNNING, Import, ImportChunk, ImportFailure
+from herald.lists.models import ContactList
+from herald.lists.service import note_fields
+from herald.queue.jobs import Lease
+from herald.suppressions import service as suppressions
+from herald.suppressions.models import DncList
+
+log = structlog.get_logger(__name__)
+BATCH = 2000
+_FAILURES = cast(Table, ImportFailure.__table__)
+_CHUNKS = cast(Table, ImportChunk.__table__)
+
+
+class Plan:
+    """How each column of a row becomes part of a contact, per the import's mapping."""
+
+    def __init__(self, header: list[str], mapping: dict[str, str]) -> None:
+        self.core: list[tuple[int, str]] = []
+        self.consent: list[tuple[int, str]] = []
+        self.fields: list[tuple[int, str]] = []
+        self.attributes: list[tuple[int, str]] = []
+        self.first = self.last = self.priority = -1
+        for index, column in enumerate(header):
+            target = mapping.get(column, "ignore")
+            if target in fields.CORE:
+                self.core.append((index, target))
+            elif target.startswith("consent:"):
+                self.consent.append((index, target.split(":", 1)[1]))
+            elif target.startswith("field:"):
+                self.fields.append((index, target.split(":", 1)[1]))
+            elif target.startswith("attribute:"):
+                self.attributes.append((index, target.split(":", 1)[1]))
+            elif target == "first_name":
+                self.first = index
+            elif target == "last_name":
+                self.last = index
+            elif target == "priority":
+                self.priority = index
+
+    def item(self, cells: list[str], region: str, key: str) -> bulk.Item:
+        raw = {name: cells[i] for i, name in self.core}
+        if "name" not in raw and (self.first >= 0 or self.last >= 0):
+            parts = [cells[i].strip() for i in (self.first, self.last) if i >= 0 and cells[i].strip()]
+            raw["name"] = " ".join(parts)
+        cleaned = fields.clean(raw, region, consent={p: cells[i] for i, p in self.consent},
+                               attributes={n: cells[i] for i, n in self.attributes if cells[i] != ""} or None)
+        if not cleaned.values.get(key):
+            raise errors.Invalid(f"The {key} column is empty; rows are matched on it.", code="missing_key")
+        priority = normalize.priority(cells[self.priority]) if self.priority >= 0 else None
+        row_fields = {n: cells[i] for i, n in self.fields} if self.fields else None
+        return bulk.Item(cleaned, fields=row_fields, priority=priority)
+
+
+async def run(engine: AsyncEngine, job: Row[Any], lease: Lease) -> None:
+    import_id = job.payload["import_id"]
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        imp = await session.get(Import, import_id)
+        if imp is None or imp.state in (COMPLETED, FAILED):
+            return
+        workspace = await session.get(Workspace, imp.workspace_id)
+        assert workspace is not None
+        region = imp.options.get("region") or workspace.default_region
+        imp.state = RUNNING
+    path = await _spool(engine, import_id)
+    try:
+        await _process(engine, imp, region, path, lease)
+    except (errors.Invalid, UnicodeError) as exc:  # the file itself is unreadable: report it, don't retry
+        async with AsyncSession(engine) as session, session.begin():
+            await session.execute(update(Import).where(Import.id == import_id).values(
+                state=FAILED, error=getattr(exc, "detail", str(exc)), finished_at=datetime.now(UTC)))
+    finally:
+        os.unlink(path)
+
+
+async def _spool(engine: AsyncEngine, import_id: str) -> str:
+    """Copy the stored chunks to a local temporary file, one chunk in memory at a time."""
+    fd, path = tempfile.mkstemp(prefix="herald-import-", suffix=".csv")
+    with os.fdopen(fd, "wb") as out:
+        seq = 0
+        while True:
+            async with engine.connect() as conn:
+                data = await conn.scalar(select(ImportChunk.data).where(ImportChunk.import_id == import_id,
+                                                                        ImportChunk.seq == seq))
+                await conn.rollback()
+            if data is None:
+                return path
+            out.write(data)
+            seq += 1
+
+
+def _chunks(path: str) -> Iterator[bytes]:
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            yield block
+
+
+async def _process(engine: AsyncEngine, imp: Import, region: str, path: str, lease: Lease) -> None:
+    dialect = reader.Dialect(encoding=imp.encoding, delimiter=imp.delimiter, bom=imp.bom)
+    rows = reader.rows(_chunks(path), dialect, skip_rows=imp.rows_done, expect=imp.header)
+    plan = Plan(imp.header, imp.mapping)
+    key = imp.options.get("key", "external_id")
+    while True:
+        batch = list(islice(rows, BATCH))
+        if not batch:
+            break
+        items: list[bulk.Item] = []
+        failed: list[dict[str, Any]] = []
+        for entry in batch:
+            if isinstance(entry, reader.RowError):
+                failed.append({"import_id": imp.id, "row_number": entry.row_number, "code": entry.code,
+                               "reason": entry.reason})
+                continue
+            number, cells = entry
+            try:
+                items.append(plan.item(cells, region, key) if imp.dnc_list_id is None
+                             else _address_item(plan, cells, region))
+            except errors.Invalid as exc:
+                failed.append({"import_id": imp.id, "row_number": number, "code": exc.code, "reason": exc.detail})
+        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+            await lease.keep(await session.connection())
+            counts = await _write(session, imp, items, key)
+            if failed:
+                await session.execute(insert(_FAILURES), failed)
+            await session.execute(update(Import).where(Import.id == imp.id).values(
+                rows_done=Import.rows_done + len(batch), created=Import.created + counts[0],
+                updated=Import.updated + counts[1], unchanged=Import.unchanged + counts[2],
+                failed=Import.failed + len(failed), updated_at=datetime.now(UTC)))
+    async with AsyncSession(engine) as session, session.begin():
+        await session.execute(update(Import).where(Import.id == imp.id).values(
+            state=COMPLETED, finished_at=datetime.now(UTC), updated_at=datetime.now(UTC)))
+        await session.execute(_CHUNKS.delete().where(_CHUNKS.c.import_id == imp.id))
+    log.info("import.completed", import_id=imp.id)
+
+
+def _address_item(plan: Plan, cells: list[str], region: str) -> bulk.Item:
+    raw = {name: cells[i] for i, name in plan.core if name in ("phone", "email") and cells[i].strip()}
+    if not raw:
+        raise errors.Invalid("The row has no phone number or email address.", code="missing_address")
+    problems = []
+    values: dict[str, Any] = {}
+    for name, value in raw.items():
+        try:
+            values[name] = (normalize.phone(value, region, for_sms=False) if name == "phone"
+                            else normalize.address_key("email", normalize.email(value)))
+        except errors.Invalid as exc:
+            problems.append(exc)
+    if problems and not values:
+        raise problems[0]
+    return bulk.Item(fields.Cleaned(values=values))
+
+
+async def _write(session: AsyncSession, imp: Import, items: list[bulk.Item], key: str) -> tuple[int, int, int]:
+    if imp.dnc_list_id is not None:
+        target = await session.get(DncList, imp.dnc_list_id)
+        if target is None:
+            raise errors.Invalid("The do-not-contact list was deleted during the import.", code="list_deleted")
+        rows = [{"channel": "sms" if name == "phone" else "email", "address": value,
+                 "scope": imp.options.get("scope", "all"), "reason": imp.options.get("reason")}
+                for item in items for name, value in item.cleaned.values.items()]
+        added, present = await suppressions.add(session, target, rows, source="import", actor=imp.created_by)
+        return added, 0, present
+    results = await bulk.upsert(session, imp.workspace_id, items, key=key, list_id=imp.list_id, source="import")
+    if imp.list_id is not None and items and items[0].fields:
+        lst = await session.get(ContactList, imp.list_id)
+        if lst is not None:
+            note_fields(lst, list(items[0].fields))
+    return (sum(r.status == bulk.CREATED for r in results), sum(r.status == bulk.UPDATED for r in results),
+            sum(r.status == bulk.UNCHANGED for r in results))

@@ -1,0 +1,1 @@
+"""Contact lists and their members, with per-row fields and a priority flag."""
