@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-REGIONS = [("+1415", 7), ("+4477009", 5), ("+4915", 9), ("+3361", 8)]
+REGIONS = [("+1", 0), ("+4474", 8), ("+49151", 8), ("+3361", 7)]
 
 
 def generate(path: Path, rows: int) -> None:
@@ -29,9 +29,8 @@ def generate(path: Path, rows: int) -> None:
         out.write("customer_id,phone,email,name,tier,balance,branch\n")
         for n in range(rows):
             prefix, digits = REGIONS[n % len(REGIONS)]
-            if prefix == "+1415":
-                area = rng.choice([212, 646, 917])
-                number = f"+1415555{n:04d}" if n < 10000 else f"+1{area}{rng.randint(2000000, 9999999)}"
+            if prefix == "+1":
+                number = f"+1{rng.choice([212, 646, 917, 415])}{rng.randint(2000000, 9999999)}"
             else:
                 number = prefix + "".join(str(rng.randint(0, 9)) for _ in range(digits))
             out.write(f"C{n:07d},{number},user{n}@example{n % 97}.com,Customer {n},{tiers[n % 3]},"
@@ -43,7 +42,6 @@ async def run_one(url: str, path: Path) -> dict[str, Any]:
 
     from herald.bootstrap import first_start
     from herald.crypto import Keyring
-    from herald.db.migrate import upgrade
     from herald.db.session import make_engine
     from herald.imports import runner
     from herald.imports import service as imports
@@ -53,7 +51,6 @@ async def run_one(url: str, path: Path) -> dict[str, Any]:
     from herald.settings import Settings
 
     settings = Settings(database_url=url, var_dir=Path(tempfile.mkdtemp()), secret_key="bench-key-0123456789")  # noqa: S106
-    upgrade(url)
     engine = make_engine(url, pool_size=2)
     await first_start(settings, engine, Keyring.from_settings(settings))
 
@@ -93,7 +90,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         from herald import aio
+        from herald.db.migrate import upgrade
 
+        upgrade(args.child[0])
         print(json.dumps(aio.run(run_one(args.child[0], Path(args.child[1])))))
         return
     work = Path(tempfile.mkdtemp())

@@ -29,7 +29,7 @@ class Cleaned:
 
 def _external_id(raw: str) -> str:
     value = raw.strip()
-    if len(value) > 200 or any(c in value for c in "\r\n\t"):
+    if len(value) > 200 or "\n" in value or "\r" in value or "\t" in value:
         raise errors.Invalid("external_id must be at most 200 characters on one line.", code="invalid_external_id")
     return value
 
@@ -38,25 +38,24 @@ def _birthday(raw: Any) -> date:
     return raw if isinstance(raw, date) else normalize.birthday(str(raw))
 
 
+_CLEANERS: dict[str, Callable[[Any], Any]] = {
+    "external_id": lambda v: _external_id(str(v)),
+    "name": lambda v: normalize.name(str(v)),
+    "email": lambda v: normalize.address_key("email", normalize.email(str(v))),
+    "locale": lambda v: normalize.locale(str(v)),
+    "timezone": lambda v: normalize.timezone(str(v)),
+    "birthday": _birthday,
+}
+
+
 def clean(raw: Mapping[str, Any], region: str, *, consent: Mapping[str, Any] | None = None,
           attributes: Mapping[str, Any] | None = None) -> Cleaned:
-    """Normalise what ``raw`` states. Blank strings mean "not stated" (CSV cells), except that an explicit
-    ``None`` from the API clears a field. Raises ``errors.Invalid`` listing every bad field."""
+    """Normalise what ``raw`` states (keys among :data:`CORE`). Blank strings mean "not stated" (CSV cells),
+    except that an explicit ``None`` from the API clears a field. Raises ``errors.Invalid`` listing every bad
+    field."""
     out = Cleaned()
     problems: list[dict[str, Any]] = []
-    cleaners: dict[str, Callable[[Any], Any]] = {
-        "external_id": lambda v: _external_id(str(v)),
-        "name": lambda v: normalize.name(str(v)),
-        "email": lambda v: normalize.address_key("email", normalize.email(str(v))),
-        "phone": lambda v: normalize.phone(str(v), region),
-        "locale": lambda v: normalize.locale(str(v)),
-        "timezone": lambda v: normalize.timezone(str(v)),
-        "birthday": _birthday,
-    }
-    for name in CORE:
-        if name not in raw:
-            continue
-        value = raw[name]
+    for name, value in raw.items():
         if value is None:
             if name != "external_id":
                 out.values[name] = None
@@ -64,7 +63,10 @@ def clean(raw: Mapping[str, Any], region: str, *, consent: Mapping[str, Any] | N
         if isinstance(value, str) and not value.strip():
             continue
         try:
-            out.values[name] = cleaners[name](value)
+            if name == "phone":
+                out.values[name], out.phone_timezone = normalize.phone_and_zone(str(value), region)
+            else:
+                out.values[name] = _CLEANERS[name](value)
         except errors.Invalid as exc:
             problems.append({"field": name, "code": exc.code, "message": exc.detail})
     for purpose, stated in (consent or {}).items():
@@ -82,7 +84,4 @@ def clean(raw: Mapping[str, Any], region: str, *, consent: Mapping[str, Any] | N
     if problems:
         detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         raise errors.Invalid(detail, code=problems[0]["code"], errors=problems)
-    phone = out.values.get("phone")
-    if phone and "timezone" not in out.values:
-        out.phone_timezone = normalize.timezone_for_phone(phone)
     return out

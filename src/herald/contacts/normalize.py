@@ -61,6 +61,16 @@ def _shown(raw: str) -> str:
 def phone(raw: str, region: str, *, for_sms: bool = True) -> str:
     """E.164 form of ``raw``; a number without a country code is read as one of ``region`` (ISO code). With
     ``for_sms`` only numbers that can receive SMS (mobile, or fixed-line-or-mobile as in the US) pass."""
+    return _phone(raw, region, for_sms)[0]
+
+
+def phone_and_zone(raw: str, region: str, *, for_sms: bool = True) -> tuple[str, str | None]:
+    """:func:`phone` and :func:`timezone_for_phone` at the cost of one classification (imports do both)."""
+    e164, kind, country_code = _phone(raw, region, for_sms)
+    return e164, _zone(e164, kind, country_code)
+
+
+def _phone(raw: str, region: str, for_sms: bool) -> tuple[str, int, int]:
     if "\r" in raw or "\n" in raw:
         raise errors.Invalid(f"{_shown(raw)} contains a line break; a phone number is one line.",
                              code="invalid_phone", field="phone")
@@ -73,13 +83,13 @@ def phone(raw: str, region: str, *, for_sms: bool = True) -> str:
     if as_float:
         text = as_float.group(1)
     region = (region or "").upper()
-    e164, kind, _ = phonefast.classify(text, region) or _parse_phone(text, raw, region)
+    e164, kind, country_code = phonefast.classify(text, region) or _parse_phone(text, raw, region)
     if for_sms and kind not in _SMS_TYPES:
         if kind == PhoneNumberType.FIXED_LINE:
             raise errors.Invalid(f"{e164} is a landline; it cannot receive SMS.", code="landline", field="phone")
         raise errors.Invalid(f"{e164} is {_KIND_NAMES.get(kind, 'a non-mobile')} number; it cannot receive SMS.",
                              code="not_mobile", field="phone")
-    return e164
+    return e164, kind, country_code
 
 
 def _parse_phone(text: str, raw: str, region: str) -> tuple[str, int, int]:
@@ -120,7 +130,10 @@ def timezone_for_phone(e164: str) -> str | None:
     found = phonefast.classify(e164, "ZZ") or phonefast.slow_classify(e164, "ZZ")
     if found is None:
         return None
-    number, kind, country_code = found
+    return _zone(*found)
+
+
+def _zone(number: str, kind: int, country_code: int) -> str | None:
     data, longest = _zone_data()
     geographical = phonenumbers.is_number_type_geographical(kind, country_code)
     digits, extra = (number[1:], 0) if geographical else (str(country_code), 1)

@@ -4,9 +4,11 @@ committed batch; a re-run changes nothing it already did."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, cast
@@ -28,6 +30,7 @@ from herald.suppressions.models import DncList
 
 log = structlog.get_logger(__name__)
 BATCH = 2000
+YIELD_EVERY = 250
 _FAILURES = cast(Table, ImportFailure.__table__)
 _CHUNKS = cast(Table, ImportChunk.__table__)
 
@@ -116,41 +119,64 @@ def _chunks(path: str) -> Iterator[bytes]:
 
 
 async def _process(engine: AsyncEngine, imp: Import, region: str, path: str, lease: Lease) -> None:
+    """Read and clean the next batch while the database writes this one: SQLite works in its own thread
+    (and PostgreSQL in its own process), so the two overlap. Batches still commit strictly in order."""
     dialect = reader.Dialect(encoding=imp.encoding, delimiter=imp.delimiter, bom=imp.bom)
     rows = reader.rows(_chunks(path), dialect, skip_rows=imp.rows_done, expect=imp.header)
     plan = Plan(imp.header, imp.mapping)
     key = imp.options.get("key", "external_id")
-    while True:
-        batch = list(islice(rows, BATCH))
-        if not batch:
-            break
-        items: list[bulk.Item] = []
-        failed: list[dict[str, Any]] = []
-        for entry in batch:
-            if isinstance(entry, reader.RowError):
-                failed.append({"import_id": imp.id, "row_number": entry.row_number, "code": entry.code,
-                               "reason": entry.reason})
-                continue
-            number, cells = entry
-            try:
-                items.append(plan.item(cells, region, key) if imp.dnc_list_id is None
-                             else _address_item(plan, cells, region))
-            except errors.Invalid as exc:
-                failed.append({"import_id": imp.id, "row_number": number, "code": exc.code, "reason": exc.detail})
-        async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-            await lease.keep(await session.connection())
-            counts = await _write(session, imp, items, key)
-            if failed:
-                await session.execute(insert(_FAILURES), failed)
-            await session.execute(update(Import).where(Import.id == imp.id).values(
-                rows_done=Import.rows_done + len(batch), created=Import.created + counts[0],
-                updated=Import.updated + counts[1], unchanged=Import.unchanged + counts[2],
-                failed=Import.failed + len(failed), updated_at=datetime.now(UTC)))
+    current = await _prepare(imp, plan, region, key, list(islice(rows, BATCH)))
+    while current.size:
+        writing = asyncio.ensure_future(_commit(engine, imp, lease, key, current))
+        try:
+            following = await _prepare(imp, plan, region, key, list(islice(rows, BATCH)))
+        finally:
+            await writing
+        current = following
     async with AsyncSession(engine) as session, session.begin():
         await session.execute(update(Import).where(Import.id == imp.id).values(
             state=COMPLETED, finished_at=datetime.now(UTC), updated_at=datetime.now(UTC)))
         await session.execute(_CHUNKS.delete().where(_CHUNKS.c.import_id == imp.id))
     log.info("import.completed", import_id=imp.id)
+
+
+@dataclass(slots=True)
+class _Batch:
+    size: int
+    items: list[bulk.Item] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def _prepare(imp: Import, plan: Plan, region: str, key: str,
+                   batch: list[tuple[int, list[str]] | reader.RowError]) -> _Batch:
+    out = _Batch(len(batch))
+    for index, entry in enumerate(batch):
+        if index % YIELD_EVERY == YIELD_EVERY - 1:
+            await asyncio.sleep(0)  # let the batch being written take its next step
+        if isinstance(entry, reader.RowError):
+            out.failed.append({"import_id": imp.id, "row_number": entry.row_number, "code": entry.code,
+                               "reason": entry.reason})
+            continue
+        number, cells = entry
+        try:
+            out.items.append(plan.item(cells, region, key) if imp.dnc_list_id is None
+                             else _address_item(plan, cells, region))
+        except errors.Invalid as exc:
+            out.failed.append({"import_id": imp.id, "row_number": number, "code": exc.code, "reason": exc.detail})
+    return out
+
+
+async def _commit(engine: AsyncEngine, imp: Import, lease: Lease, key: str, batch: _Batch) -> None:
+    """One batch, its failed-row reports and its checkpoint, in one transaction under the job's lease."""
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        await lease.keep(await session.connection())
+        counts = await _write(session, imp, batch.items, key)
+        if batch.failed:
+            await session.execute(insert(_FAILURES), batch.failed)
+        await session.execute(update(Import).where(Import.id == imp.id).values(
+            rows_done=Import.rows_done + batch.size, created=Import.created + counts[0],
+            updated=Import.updated + counts[1], unchanged=Import.unchanged + counts[2],
+            failed=Import.failed + len(batch.failed), updated_at=datetime.now(UTC)))
 
 
 def _address_item(plan: Plan, cells: list[str], region: str) -> bulk.Item:
