@@ -44,9 +44,10 @@ format: $(TSTAMP) ## Format and fix what ruff can
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-bench: $(TSTAMP) ## Dispatch throughput (fake Twilio/SMTP) and template renders per core (prints JSON)
+bench: $(TSTAMP) ## Dispatch throughput, template renders per core, 1M-row CSV import (each prints JSON)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/import.py
 
 fake-smtp: $(STAMP) ## A local SMTP sink on 127.0.0.1:2525
 	$(BIN)/herald fake smtp

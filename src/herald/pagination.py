@@ -1,8 +1,10 @@
-"""Opaque cursors over time-sortable prefixed ids: the cursor is the last id a page returned."""
+"""Opaque cursors over time-sortable prefixed ids (the cursor is the last id a page returned), and the time
+bounds list endpoints take."""
 
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 
 from herald import errors
 
@@ -18,6 +20,14 @@ def decode(cursor: str, prefix: str) -> str:
     except Exception as exc:
         raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor",
                              field="cursor") from exc
-    if not value.startswith(f"{prefix}_"):
+    if not value.startswith(f"{prefix}_") or encode(value) != cursor:
         raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor", field="cursor")
     return value
+
+
+def aware(value: datetime | None, field: str) -> datetime | None:
+    """``value`` in UTC; a time without a zone is refused (it would be read in the server's zone)."""
+    if value is not None and value.tzinfo is None:
+        raise errors.Invalid(f"{field} needs a time zone (e.g. 2026-12-01T09:00:00Z).", code="timezone_required",
+                             field=field)
+    return value.astimezone(UTC) if value else None

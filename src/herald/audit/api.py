@@ -3,15 +3,14 @@ are written by the services themselves (``auth.service.audit``) in the transacti
 
 from __future__ import annotations
 
-import base64
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
-from herald import errors
+from herald import pagination
 from herald.auth.models import AuditLog
 from herald.auth.tokens import Principal
 from herald.deps import SessionDep, require
@@ -19,7 +18,6 @@ from herald.problems import COMMON_RESPONSES
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"], responses={**COMMON_RESPONSES})
 Reader = Annotated[Principal, Depends(require("audit:read"))]
-_PREFIX = "aud_"
 
 
 class AuditEntry(BaseModel):
@@ -35,29 +33,6 @@ class AuditEntry(BaseModel):
 class AuditPage(BaseModel):
     data: list[AuditEntry]
     next_cursor: str | None
-
-
-def encode_cursor(entry_id: str) -> str:
-    return base64.urlsafe_b64encode(entry_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """The id to continue after; ``Invalid`` for anything this API did not give out."""
-    try:
-        value = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except Exception as exc:
-        raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor",
-                             field="cursor") from exc
-    if not value.startswith(_PREFIX) or encode_cursor(value) != cursor:
-        raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor", field="cursor")
-    return value
-
-
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise errors.Invalid(f"{field} needs a time zone (e.g. 2026-12-01T09:00:00Z).", code="timezone_required",
-                             field=field)
-    return value.astimezone(UTC) if value else None
 
 
 @router.get("", response_model=AuditPage, summary="The audit log, newest first")
@@ -85,17 +60,17 @@ async def list_audit(
         query = query.where(AuditLog.target == target)
     if actor:
         query = query.where(AuditLog.actor == actor)
-    if (start := _aware(since, "since")) is not None:
+    if (start := pagination.aware(since, "since")) is not None:
         query = query.where(AuditLog.created_at >= start)
-    if (end := _aware(until, "until")) is not None:
+    if (end := pagination.aware(until, "until")) is not None:
         query = query.where(AuditLog.created_at < end)
     if cursor:
-        query = query.where(AuditLog.id < decode_cursor(cursor))
+        query = query.where(AuditLog.id < pagination.decode(cursor, "aud"))
     # Ids are time-sortable (herald.ids), so id order is creation order and a stable cursor.
     rows = list((await session.scalars(query.order_by(AuditLog.id.desc()).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
     return AuditPage(
         data=[AuditEntry.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=encode_cursor(rows[-1].id) if more and rows else None,
+        next_cursor=pagination.encode(rows[-1].id) if more and rows else None,
     )

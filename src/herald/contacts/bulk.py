@@ -58,10 +58,11 @@ async def upsert(db: AsyncSession | AsyncConnection, workspace_id: str, items: S
     column = CONTACTS.c[key]
     found: dict[str, dict[str, Any]] = {}
     if wanted:
+        # No ORDER BY: it tempts PostgreSQL into walking the primary key of the whole table; the oldest
+        # contact per key (ids sort by creation) is picked here instead.
         query = (select(CONTACTS.c.id, *(CONTACTS.c[c] for c in _COLUMNS))
-                 .where(CONTACTS.c.workspace_id == workspace_id, column.in_(wanted), CONTACTS.c.erased_at.is_(None))
-                 .order_by(CONTACTS.c.id))
-        for row in (await conn.execute(query)).mappings():
+                 .where(CONTACTS.c.workspace_id == workspace_id, column.in_(wanted), CONTACTS.c.erased_at.is_(None)))
+        for row in sorted((await conn.execute(query)).mappings(), key=lambda r: str(r["id"])):
             found.setdefault(row[key], dict(row))
     creates: dict[str, dict[str, Any]] = {}
     changes: dict[str, dict[str, Any]] = {}
@@ -95,7 +96,7 @@ async def upsert(db: AsyncSession | AsyncConnection, workspace_id: str, items: S
                 {c: bindparam(f"b_{c}") for c in (*_COLUMNS, "updated_at")}),
             [{"b_id": r["id"], "b_updated_at": now, **{f"b_{c}": r[c] for c in _COLUMNS}} for r in changes.values()])
     if list_id is not None:
-        member_changed = await _members(conn, list_id, items, results, now)
+        member_changed = await _members(conn, list_id, items, results, now, fresh=set(creates))
         for index in member_changed:
             if results[index].status == UNCHANGED:
                 results[index].status = UPDATED
@@ -125,14 +126,16 @@ def _apply(current: dict[str, Any], cleaned: Cleaned, source: str) -> dict[str, 
 
 
 async def _members(db: AsyncConnection, list_id: str, items: Sequence[Item], results: list[Result],
-                   now: datetime) -> set[int]:
-    """Add or update the list rows; answer the indexes of items whose row was added or changed."""
-    contact_ids = {r.contact_id for r in results}
+                   now: datetime, *, fresh: set[str]) -> set[int]:
+    """Add or update the list rows; answer the indexes of items whose row was added or changed. Contacts
+    created in this batch (``fresh``) cannot be on the list yet, so only the others are looked up."""
+    contact_ids = {r.contact_id for r in results} - fresh
     existing: dict[str, dict[str, Any]] = {}
-    query = select(MEMBERS.c.id, MEMBERS.c.contact_id, MEMBERS.c.fields, MEMBERS.c.priority).where(
-        MEMBERS.c.list_id == list_id, MEMBERS.c.contact_id.in_(contact_ids))
-    for found in (await db.execute(query)).mappings():
-        existing[found["contact_id"]] = dict(found)
+    if contact_ids:
+        query = select(MEMBERS.c.id, MEMBERS.c.contact_id, MEMBERS.c.fields, MEMBERS.c.priority).where(
+            MEMBERS.c.list_id == list_id, MEMBERS.c.contact_id.in_(contact_ids))
+        for found in (await db.execute(query)).mappings():
+            existing[found["contact_id"]] = dict(found)
     adds: dict[str, dict[str, Any]] = {}
     changes: dict[str, dict[str, Any]] = {}
     touched: set[int] = set()

@@ -31,6 +31,10 @@ from herald.suppressions.models import DncList
 log = structlog.get_logger(__name__)
 BATCH = 2000
 YIELD_EVERY = 250
+# PostgreSQL plans the batch lookups once and reuses the plan; one made while the tables were small walks
+# them whole later (a sequential scan per batch, quadratic over a large import). Fresh statistics at these
+# batch counts make it re-plan with the indexes.
+REPLAN_AFTER = frozenset({2, 8, 32, 128, 512})
 _FAILURES = cast(Table, ImportFailure.__table__)
 _CHUNKS = cast(Table, ImportChunk.__table__)
 
@@ -126,12 +130,16 @@ async def _process(engine: AsyncEngine, imp: Import, region: str, path: str, lea
     plan = Plan(imp.header, imp.mapping)
     key = imp.options.get("key", "external_id")
     current = await _prepare(imp, plan, region, key, list(islice(rows, BATCH)))
+    committed = 0
     while current.size:
         writing = asyncio.ensure_future(_commit(engine, imp, lease, key, current))
         try:
             following = await _prepare(imp, plan, region, key, list(islice(rows, BATCH)))
         finally:
             await writing
+        committed += 1
+        if committed in REPLAN_AFTER and engine.dialect.name == "postgresql":
+            await _analyze(engine)
         current = following
     async with AsyncSession(engine) as session, session.begin():
         await session.execute(update(Import).where(Import.id == imp.id).values(
@@ -177,6 +185,12 @@ async def _commit(engine: AsyncEngine, imp: Import, lease: Lease, key: str, batc
             rows_done=Import.rows_done + batch.size, created=Import.created + counts[0],
             updated=Import.updated + counts[1], unchanged=Import.unchanged + counts[2],
             failed=Import.failed + len(batch.failed), updated_at=datetime.now(UTC)))
+
+
+async def _analyze(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.exec_driver_sql("ANALYZE contacts")
+        await conn.exec_driver_sql("ANALYZE list_members")
 
 
 def _address_item(plan: Plan, cells: list[str], region: str) -> bulk.Item:

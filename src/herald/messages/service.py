@@ -63,13 +63,6 @@ async def pick_provider(session: AsyncSession, workspace_id: str, channel: str, 
     return provider
 
 
-def _aware(value: datetime | None, field: str) -> datetime | None:
-    if value is not None and value.tzinfo is None:
-        raise errors.Invalid(f"{field} needs a time zone (e.g. 2026-12-01T09:00:00Z).", code="timezone_required",
-                             field=field)
-    return value.astimezone(UTC) if value else None
-
-
 async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, source: str = "api",
                  renderer: Renderer | None = None, sms_max_segments: int = 10, actor: str = "api",
                  links: Links | None = None) -> Message:
@@ -88,8 +81,8 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
                              f"{', '.join(CLASSIFICATIONS)}.", code="unknown_classification",
                              field="classification")
     now = datetime.now(UTC)
-    send_at = _aware(req.send_at, "send_at")
-    expires_at = _aware(req.expires_at, "expires_at")
+    send_at = pagination.aware(req.send_at, "send_at")
+    expires_at = pagination.aware(req.expires_at, "expires_at")
     if send_at is not None and send_at < now - PAST_TOLERANCE:
         raise errors.Invalid("send_at is in the past.", code="send_at_in_past", field="send_at")
     due = max(send_at, now) if send_at else now
@@ -186,9 +179,9 @@ async def page(
     if channel:
         query = query.where(Message.channel == channel)
     if created_after:
-        query = query.where(Message.created_at >= _aware(created_after, "created_after"))
+        query = query.where(Message.created_at >= pagination.aware(created_after, "created_after"))
     if created_before:
-        query = query.where(Message.created_at < _aware(created_before, "created_before"))
+        query = query.where(Message.created_at < pagination.aware(created_before, "created_before"))
     if cursor:
         query = query.where(Message.id < decode_cursor(cursor))
     rows = list((await session.scalars(query.order_by(Message.id.desc()).limit(limit + 1))).all())
