@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -15,7 +16,7 @@ from typing import Any, cast
 
 import structlog
 from sqlalchemy import Row, Table, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from herald import errors
 from herald.auth.models import Workspace
@@ -35,6 +36,7 @@ YIELD_EVERY = 250
 # them whole later (a sequential scan per batch, quadratic over a large import). Fresh statistics at these
 # batch counts make it re-plan with the indexes.
 REPLAN_AFTER = frozenset({2, 8, 32, 128, 512})
+SQLITE_CACHE_KIB = 64 * 1024
 _FAILURES = cast(Table, ImportFailure.__table__)
 _CHUNKS = cast(Table, ImportChunk.__table__)
 
@@ -131,16 +133,17 @@ async def _process(engine: AsyncEngine, imp: Import, region: str, path: str, lea
     key = imp.options.get("key", "external_id")
     current = await _prepare(imp, plan, region, key, list(islice(rows, BATCH)))
     committed = 0
-    while current.size:
-        writing = asyncio.ensure_future(_commit(engine, imp, lease, key, current))
-        try:
-            following = await _prepare(imp, plan, region, key, list(islice(rows, BATCH)))
-        finally:
-            await writing
-        committed += 1
-        if committed in REPLAN_AFTER and engine.dialect.name == "postgresql":
-            await _analyze(engine)
-        current = following
+    async with _import_connection(engine) as conn:
+        while current.size:
+            writing = asyncio.ensure_future(_commit(conn, imp, lease, key, current))
+            try:
+                following = await _prepare(imp, plan, region, key, list(islice(rows, BATCH)))
+            finally:
+                await writing
+            committed += 1
+            if committed in REPLAN_AFTER and engine.dialect.name == "postgresql":
+                await _analyze(engine)
+            current = following
     async with AsyncSession(engine) as session, session.begin():
         await session.execute(update(Import).where(Import.id == imp.id).values(
             state=COMPLETED, finished_at=datetime.now(UTC), updated_at=datetime.now(UTC)))
@@ -174,10 +177,29 @@ async def _prepare(imp: Import, plan: Plan, region: str, key: str,
     return out
 
 
-async def _commit(engine: AsyncEngine, imp: Import, lease: Lease, key: str, batch: _Batch) -> None:
+@asynccontextmanager
+async def _import_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One connection for the whole import. On SQLite it gets a page cache big enough for the indexes an
+    import of millions of rows keeps inserting into (the default 2 MB turns each insert into page reads);
+    the default is restored before the connection goes back to the pool."""
+    async with engine.connect() as conn:
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:
+            await conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            await conn.commit()
+        try:
+            yield conn
+        finally:
+            if sqlite:
+                await conn.rollback()
+                await conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                await conn.commit()
+
+
+async def _commit(conn: AsyncConnection, imp: Import, lease: Lease, key: str, batch: _Batch) -> None:
     """One batch, its failed-row reports and its checkpoint, in one transaction under the job's lease."""
-    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
-        await lease.keep(await session.connection())
+    async with conn.begin(), AsyncSession(bind=conn, expire_on_commit=False) as session:
+        await lease.keep(conn)
         counts = await _write(session, imp, batch.items, key)
         if batch.failed:
             await session.execute(insert(_FAILURES), batch.failed)
