@@ -59,11 +59,17 @@ CATALOGUE = (
     "\r\n"                                                        # empty line
     "9,+14155550108,i@example.com,Ivy,Europe/Paris,,1\r\n"
     "1,+14155550100,a@example.com,Ann B,,,12\r\n"                # duplicate key in the file: an update
+    "10,+442079460000,j@example.com,Jo,,,1\r\n"                 # a London landline cannot take SMS
+    "11,07911 123456,k@example.com,Kim,,,1\r\n"                 # a UK number written nationally, read as US
+    f"12,+14155550109,{'x' * 250}@example.com,Lee,,,1\r\n"      # an over-long email
+    "13,+14155550110,m@example.com,Zo\xeb,,,1\r\n"              # (made cp1252 below: another encoding)
 )
 
 
 async def test_the_bad_input_catalogue_is_reported_row_by_row(herald: Running, client: httpx.AsyncClient) -> None:
-    resp = await upload(client, CATALOGUE.encode(), filename="customers.csv")
+    lines = CATALOGUE.encode().split(b"\r\n")
+    lines[-2] = lines[-2].decode().encode("cp1252")  # one row saved by another program: never garbled
+    resp = await upload(client, b"\r\n".join(lines), filename="customers.csv")
     assert resp.status_code == 202, resp.text
     started = resp.json()
     assert started["options"]["key"] == "external_id"
@@ -72,8 +78,9 @@ async def test_the_bad_input_catalogue_is_reported_row_by_row(herald: Running, c
     assert done["state"] == "completed", done
     rows = await failures(client, done["id"])
     assert rows == {3: "phone_scientific_notation", 5: "invalid_email", 8: "unknown_timezone",
-                    9: "ambiguous_consent", 10: "wrong_field_count"}
-    assert (done["created"], done["updated"], done["failed"]) == (4, 1, 5)
+                    9: "ambiguous_consent", 10: "wrong_field_count", 14: "landline", 15: "invalid_phone",
+                    16: "invalid_email", 17: "undecodable_row"}
+    assert (done["created"], done["updated"], done["failed"]) == (4, 1, 9)
 
     members = (await client.get("/v1/lists/Customers/members")).json()["data"]
     by_name = {m["name"]: m for m in members}

@@ -340,8 +340,9 @@ CONTACT_TARGETS = ("external_id", "name", "first_name", "last_name", "email", "p
                    "birthday", "priority")
 CONSENT_TARGETS = ("consent:direct_marketing", "consent:affiliate_marketing", "consent:service")
 _SYNONYMS = {key: target for target, keys in {
-    "external_id": "externalid id customerid customer customerno customernumber clientid contactid account "
-                   "accountid accountnumber userid",
+    "external_id": "externalid id customerid customer customerno customernumber custno custnr custid clientid "
+                   "clientno clientnumber contactid account accountid accountno accountnumber memberid memberno "
+                   "membernumber userid kundennummer kundennr",
     "name": "name fullname contactname customername",
     "first_name": "firstname givenname forename first",
     "last_name": "lastname surname familyname last",
