@@ -89,9 +89,11 @@ def test_phone_accepts_landlines_and_other_kinds_when_not_for_sms() -> None:
 @pytest.mark.parametrize(("e164", "zone"), [
     ("+14155550100", "America/Los_Angeles"), ("+12015550123", "America/New_York"),
     ("+4915123456789", "Europe/Berlin"), ("+5511987654321", "America/Sao_Paulo"),
-    ("+61412345678", None), ("+447400123456", None), ("+999123", None), ("not a number", None),
+    ("+61412345678", None), ("+447400123456", "Europe/London"), ("+999123", None), ("not a number", None),
 ])
 def test_timezone_for_phone_only_when_there_is_exactly_one(e164: str, zone: str | None) -> None:
+    """One zone, or the country's one primary zone among several (a UK mobile may be in Jersey too, but
+    London is the answer); Australia's several real zones stay unknown."""
     assert normalize.timezone_for_phone(e164) == zone
 
 

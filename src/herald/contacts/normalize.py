@@ -14,6 +14,7 @@ from functools import cache, lru_cache
 import email_validator
 import phonenumbers
 from babel import Locale, UnknownLocaleError
+from babel.core import get_global
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT, DOT_ATOM_TEXT_HOSTNAME
 from phonenumbers import PhoneNumberType
 
@@ -141,8 +142,19 @@ def _zone(number: str, kind: int, country_code: int) -> str | None:
         prefix = digits[:size + extra]
         if prefix in data:
             zones = data[prefix]
-            return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else None
+            if len(zones) == 1:
+                return zones[0] if zones[0] != "Etc/Unknown" else None
+            return _primary_zone(country_code, zones)
     return None
+
+
+@cache
+def _primary_zone(country_code: int, zones: tuple[str, ...]) -> str | None:
+    """For a number that could be in several zones (a UK mobile: London, Jersey, Guernsey, Isle of Man), the
+    country's one primary zone when CLDR names exactly one and it is among them; otherwise unknown (Australia,
+    the US without an area code), so callers apply their strictest rule."""
+    primary = get_global("territory_zones").get(phonenumbers.region_code_for_country_code(country_code), ())
+    return primary[0] if len(primary) == 1 and primary[0] in zones else None
 
 
 @cache
