@@ -166,6 +166,9 @@ async def test_marketing_email_carries_a_one_click_link_that_withdraws_that_purp
     assert (await herald.client.post(path, data={"List-Unsubscribe": "One-Click"})).status_code == 200
     after = (await client.get(f"/v1/contacts/{person['id']}")).json()["consent"]
     assert after["direct_marketing"]["granted"] is False
+    trail = (await client.get("/v1/audit", params={"action": "consent.withdrawn"})).json()["data"]
+    assert [(a["target"], a["actor"], a["detail"]["message_id"]) for a in trail] == [
+        (person["id"], "recipient", first["id"])]
     assert after["affiliate_marketing"]["granted"] is True
     second = await send(client, channel="email", contact={"id": person["id"]}, classification="direct_marketing",
                         subject="More offers", text="30% off", body=None)

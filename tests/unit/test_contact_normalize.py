@@ -206,7 +206,8 @@ def test_unknown_locales_are_refused(raw: str) -> None:
 
 @pytest.mark.parametrize(("raw", "expected"), [
     ("1990-05-31", date(1990, 5, 31)), (" 1990-5-3 ", date(1990, 5, 3)), ("1990-05-31 00:00:00", date(1990, 5, 31)),
-    ("1990-05-31T00:00:00", date(1990, 5, 31)), ("31.05.1990", date(1990, 5, 31)), ("13/05/1990", date(1990, 5, 13)),
+    ("1990-05-31T00:00:00", date(1990, 5, 31)), ("31.05.1990", date(1990, 5, 31)),
+    ("05.06.1990", date(1990, 6, 5)), ("13/05/1990", date(1990, 5, 13)),
     ("05/05/1990", date(1990, 5, 5)), ("1900-01-01", date(1900, 1, 1)),
 ])
 def test_birthday_reads_unambiguous_dates(raw: str, expected: date) -> None:
@@ -215,7 +216,6 @@ def test_birthday_reads_unambiguous_dates(raw: str, expected: date) -> None:
 
 @pytest.mark.parametrize(("raw", "code", "words"), [
     ("05/06/1990", "ambiguous_date", "could be 5 June or 6 May 1990; write dates as YYYY-MM-DD"),
-    ("05.06.1990", "ambiguous_date", "YYYY-MM-DD"),
     ("05/13/1990", "ambiguous_date", "May 13, 1990 (month first)"),
     ("33970", "birthday_serial_number", "this one is 1993-01-01"),
     ("33970.0", "birthday_serial_number", "format the column as a date"),

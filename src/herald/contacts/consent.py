@@ -49,7 +49,7 @@ def merge_soft(current: dict[str, Any], stated: dict[str, bool | None], source: 
 
 
 def change(session: AsyncSession, contact: Contact, purpose: str, granted: bool, *, source: str, actor: str,
-           ip: str | None = None) -> bool:
+           ip: str | None = None, detail: dict[str, Any] | None = None) -> bool:
     """Set one purpose explicitly (a form, the unsubscribe link, a keyword, an operator); audited.
     Answers whether anything changed (repeating a withdrawal is a no-op, so one-click unsubscribe is
     idempotent)."""
@@ -60,5 +60,5 @@ def change(session: AsyncSession, contact: Contact, purpose: str, granted: bool,
     contact.consent = {**(contact.consent or {}), purpose: record(granted, source)}
     contact.updated_at = datetime.now(UTC)
     audit(session, contact.workspace_id, actor, "consent.granted" if granted else "consent.withdrawn", contact.id,
-          {"purpose": purpose, "source": source}, ip=ip)
+          {"purpose": purpose, "source": source, **(detail or {})}, ip=ip)
     return True

@@ -258,8 +258,10 @@ def locale(raw: str) -> str:
 
 
 def birthday(raw: str) -> date:
-    """A date of birth from ``YYYY-MM-DD``, or from ``DD.MM.YYYY`` / ``DD/MM/YYYY`` only when that order is the one
-    reading (the day is over 12, or equals the month): ``05/06/1990`` is refused, never guessed."""
+    """A date of birth from ``YYYY-MM-DD``; from ``DD.MM.YYYY`` (dots are day-first wherever they are used:
+    Germany, Russia, Scandinavia...); from ``DD/MM/YYYY`` only when that order is the one reading (the day is
+    over 12, or equals the month): ``05/06/1990`` is refused, never guessed, because the US writes it
+    month first."""
     text = raw.strip()
     iso = _ISO_DATE.fullmatch(text)
     if iso:
@@ -267,7 +269,8 @@ def birthday(raw: str) -> date:
     day_first = _DAY_FIRST.fullmatch(text)
     if day_first:
         day, month, year = int(day_first.group(1)), int(day_first.group(3)), int(day_first.group(4))
-        if day > 12 or day == month or not (day and month and month <= 31):
+        dotted = day_first.group(2) == "."
+        if dotted or day > 12 or day == month or not (day and month and month <= 31):
             return _birth_date(raw, year, month, day)
         read = (f"{_MONTHS[day - 1]} {month}, {year} (month first)" if month > 12
                 else f"{day} {_MONTHS[month - 1]} or {month} {_MONTHS[day - 1]} {year}")

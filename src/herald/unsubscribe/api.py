@@ -88,5 +88,6 @@ async def unsubscribe(request: Request, session: SessionDep, state: StateDep, to
         return _not_found()
     if contact is not None:
         consent.change(session, contact, claims.purpose, False, source="unsubscribe", actor="recipient",
-                       ip=request.client.host if request.client else None)
+                       ip=request.client.host if request.client else None,
+                       detail={"message_id": claims.message_id} if claims.message_id else None)
     return _page("done", "You are unsubscribed", label=_LABELS[claims.purpose], workspace=workspace.name)
