@@ -70,6 +70,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
                    imports_api.router, suppressions_api.router):
         app.include_router(router)
     app.include_router(console.router, include_in_schema=False)
+    app.include_router(console.audience_router, include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
     _document_problem(app)
     return app

@@ -3,7 +3,8 @@
 ``router`` holds the pages (under ``/console``, and ``/`` redirecting there); ``STATIC_DIR`` is served at
 ``/console/static`` (the pinned htmx and our stylesheet; no CDN)."""
 
+from herald.console.audience import router as audience_router
 from herald.console.routes import router
 from herald.console.views import STATIC_DIR
 
-__all__ = ["STATIC_DIR", "router"]
+__all__ = ["STATIC_DIR", "audience_router", "router"]
