@@ -124,3 +124,14 @@ async def test_another_workspaces_contact_is_not_found(herald: Running) -> None:
     assert (await client.get(f"/v1/contacts/{made['id']}")).status_code == 404
     assert (await client.get(f"/v1/contacts/{made['id']}/export")).status_code == 404
     assert (await client.post(f"/v1/contacts/{made['id']}/erase")).status_code == 404
+
+
+async def test_concurrent_upserts_of_one_external_id_make_one_contact(herald: Running) -> None:
+    import asyncio
+
+    client = await herald.authed()
+    answers = await asyncio.gather(*(client.post("/v1/contacts", json={"external_id": "race", "name": f"N{i}"})
+                                     for i in range(6)))
+    assert sorted({r.status_code for r in answers}) in ([200, 201], [201])
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert len((await client.get("/v1/contacts", params={"external_id": "race"})).json()["data"]) == 1
