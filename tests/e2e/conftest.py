@@ -44,6 +44,30 @@ def browser() -> Iterator[Any]:
             browser.close()
 
 
+@dataclass
+class Tab:
+    """A page in its own browser context, collecting script errors and CSP violations (not the expected 4xx
+    answers, e.g. a failed sign-in's 400) so a test can assert there were none."""
+
+    context: Any
+    page: Any
+    problems: list[str]
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Tab]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        yield Tab(context, page, problems)
+    finally:
+        context.close()
+
+
 @dataclass(frozen=True)
 class Served:
     base: str
