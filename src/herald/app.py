@@ -17,6 +17,7 @@ from herald.crypto import Keyring
 from herald.db.session import make_engine, make_sessionmaker
 from herald.deps import AppState
 from herald.imports import api as imports_api
+from herald.inbound import api as inbound_api
 from herald.limits import BodyLimit
 from herald.lists import api as lists_api
 from herald.logs import configure_logging
@@ -67,7 +68,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     for router in (auth_api.router, clients_api.router, messages_api.router, templates_api.router,
                    providers_api.router, tools_api.router, webhooks_api.router, health.router,
                    audit_api.router, unsubscribe_api.router, contacts_api.router, lists_api.router,
-                   imports_api.router, suppressions_api.router):
+                   imports_api.router, suppressions_api.router, inbound_api.router):
         app.include_router(router)
     app.include_router(console.router, include_in_schema=False)
     app.include_router(console.audience_router, include_in_schema=False)

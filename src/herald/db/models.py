@@ -4,6 +4,7 @@ from herald.auth.models import ApiClient, AuditLog, ConsoleUser, Workspace
 from herald.contacts.models import Contact
 from herald.db.base import Base
 from herald.imports.models import Import, ImportChunk, ImportFailure
+from herald.inbound.models import InboundMessage
 from herald.lists.models import ContactList, ListMember
 from herald.messages.models import Attempt, IdempotencyKey, Message, MessageContent, MessageEvent
 from herald.providers.models import Provider
@@ -12,7 +13,27 @@ from herald.suppressions.models import DncList, Suppression
 from herald.templates.models import Template, TemplateVersion
 
 __all__ = [
-    "ApiClient", "Attempt", "AuditLog", "Base", "ConsoleUser", "Contact", "ContactList", "DncList",
-    "IdempotencyKey", "Import", "ImportChunk", "ImportFailure", "Job", "ListMember", "Message", "MessageContent",
-    "MessageEvent", "Provider", "Suppression", "Template", "TemplateVersion", "Workspace",
+    "ApiClient",
+    "Attempt",
+    "AuditLog",
+    "Base",
+    "ConsoleUser",
+    "Contact",
+    "ContactList",
+    "DncList",
+    "IdempotencyKey",
+    "Import",
+    "ImportChunk",
+    "ImportFailure",
+    "InboundMessage",
+    "Job",
+    "ListMember",
+    "Message",
+    "MessageContent",
+    "MessageEvent",
+    "Provider",
+    "Suppression",
+    "Template",
+    "TemplateVersion",
+    "Workspace",
 ]

@@ -101,7 +101,7 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
         attempts=0, created_at=now, updated_at=now,
     )
     block = await plan.gate(session, workspace.id, req.channel, who, req.classification, override=req.override,
-                            dnc_lists=dnc_lists)
+                            dnc_lists=dnc_lists, source=source)
     unsubscribe = None
     if links is not None and who.contact is not None and req.channel == "email" and req.classification in MARKETING:
         unsubscribe = links.url(workspace.id, message.id, who.contact.id, req.classification)

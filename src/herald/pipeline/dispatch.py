@@ -34,7 +34,7 @@ _m = MESSAGES.c
 _CLAIM_COLUMNS = (
     _m.id, _m.channel, _m.provider_id, _m.to_address, _m.sender, _m.expires_at,
     _m.attempts, _m.reason, _m.created_at, _m.due_at,
-    _m.workspace_id, _m.classification, _m.contact_id, _m.override, _m.dnc_lists,
+    _m.workspace_id, _m.classification, _m.contact_id, _m.override, _m.dnc_lists, _m.source,
 )
 
 

@@ -66,7 +66,7 @@ async def dnc_selection(session: AsyncSession, workspace_id: str, refs: Sequence
 
 
 async def gate(session: AsyncSession, workspace_id: str, channel: str, who: Recipient, classification: str, *,
-               override: bool, dnc_lists: Sequence[str]) -> policy.Block | None:
+               override: bool, dnc_lists: Sequence[str], source: str = "api") -> policy.Block | None:
     """Why this message must not go, or None."""
     if who.missing is not None:
         return who.missing
@@ -75,5 +75,6 @@ async def gate(session: AsyncSession, workspace_id: str, channel: str, who: Reci
     subject = policy.Subject(
         channel=channel, address=who.key, classification=classification, override=override,
         consent=(contact.consent or {}) if contact is not None else None,
-        erased=contact is not None and contact.erased_at is not None, dnc_lists=dnc_lists)
+        erased=contact is not None and contact.erased_at is not None, dnc_lists=dnc_lists,
+        answer=source == policy.ANSWER_SOURCE)
     return policy.decide(subject, entries)

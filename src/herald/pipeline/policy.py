@@ -23,6 +23,7 @@ from herald.suppressions.models import DNC, DncList, Suppression
 
 MARKETING = frozenset({"direct_marketing", "affiliate_marketing"})
 UNOPTABLE = frozenset({"transactional", "financial"})
+ANSWER_SOURCE = "keyword"
 PURPOSES = ("transactional", "financial", "service", "direct_marketing", "affiliate_marketing")
 OPTIONAL_PURPOSES = ("service", "direct_marketing", "affiliate_marketing")
 
@@ -65,6 +66,9 @@ class Subject:
     """The contact's consent record; ``None`` when the message has no contact."""
     erased: bool = False
     dnc_lists: Sequence[str] = ()
+    answer: bool = False
+    """The one reply to the recipient's own keyword (STOP's confirmation, HELP's text): carriers require it,
+    so suppressions do not stop it."""
 
 
 def _when(value: Any) -> str:
@@ -106,6 +110,8 @@ def suppression_block(subject: Subject, entries: Iterable[Entry]) -> Block | Non
 def decide(subject: Subject, entries: Iterable[Entry]) -> Block | None:
     if subject.erased:
         return Block("erased", "erased: the contact's personal data was erased")
+    if subject.answer:
+        return consent_block(subject)
     return suppression_block(subject, entries) or consent_block(subject)
 
 
@@ -156,7 +162,8 @@ async def recheck(db: AsyncSession | AsyncConnection, rows: Sequence[Any]) -> di
     for r in rows:
         consent, erased = people.get(r.contact_id, ({}, False)) if r.contact_id else (None, False)
         subject = Subject(channel=r.channel, address=keys[r.id], classification=r.classification,
-                          override=bool(r.override), consent=consent, erased=erased, dnc_lists=r.dnc_lists or ())
+                          override=bool(r.override), consent=consent, erased=erased, dnc_lists=r.dnc_lists or (),
+                          answer=r.source == ANSWER_SOURCE)
         block = decide(subject, entries.get((r.workspace_id, keys[r.id]), ()))
         if block is not None:
             blocks[r.id] = block

@@ -1,0 +1,1 @@
+"""Inbound messages: replies threaded to what we sent, and the STOP/START/HELP keywords."""

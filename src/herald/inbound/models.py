@@ -1,0 +1,38 @@
+"""A message a recipient sent us (an SMS reply), threaded to the outbound message it answers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from herald.db.base import Base, utcnow
+
+
+class InboundMessage(Base):
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "provider_message_id"),
+        Index(None, "workspace_id", "id"),
+        Index(None, "workspace_id", "from_address"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
+    provider_message_id: Mapped[str] = mapped_column(String(200))
+    """The provider's id: a retried webhook with the same id is processed once."""
+    channel: Mapped[str] = mapped_column(String(20), default="sms")
+    from_address: Mapped[str] = mapped_column(String(320))
+    to_address: Mapped[str] = mapped_column(String(320))
+    body: Mapped[str] = mapped_column(Text)
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    in_reply_to: Mapped[str | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    """The latest message we sent this number from this sender within the reply window."""
+    keyword: Mapped[str | None] = mapped_column(String(40))
+    action: Mapped[str] = mapped_column(String(20), default="none")
+    """opt_out | opt_in | help | none (left for a person)"""
+    reply_id: Mapped[str | None] = mapped_column(String(40))
+    """The confirmation or help message we answered with."""
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
