@@ -83,7 +83,8 @@ async def test_one_click_post_withdraws_that_purpose_only_once(herald: Running) 
     assert consent["direct_marketing"]["source"] == "unsubscribe"
     assert consent["affiliate_marketing"] == GRANTED
     assert [(a.action, a.actor, a.ip, a.detail) for a in audit] == [
-        ("consent.withdrawn", "recipient", "127.0.0.1", {"purpose": "direct_marketing", "source": "unsubscribe"})]
+        ("consent.withdrawn", "recipient", "127.0.0.1",
+         {"purpose": "direct_marketing", "source": "unsubscribe", "message_id": MESSAGE_ID})]
     assert audit[0].workspace_id == "ws_default"
 
     for again in (await herald.client.post(url, data={"List-Unsubscribe": "One-Click"}),
