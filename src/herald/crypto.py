@@ -1,5 +1,6 @@
-"""Key material: encryption of provider secrets at rest (MultiFernet, so keys can rotate) and the key that
-signs access tokens. Both derive from ``HERALD_SECRET_KEY`` through HKDF with distinct labels."""
+"""Key material: encryption of provider secrets at rest (MultiFernet, so keys can rotate), the key that signs
+access tokens, and the keys that sign unsubscribe links. All derive from ``HERALD_SECRET_KEY`` through HKDF
+with distinct labels."""
 
 from __future__ import annotations
 
