@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from herald import errors
 from herald.auth import tokens
 from herald.crypto import Keyring
-from herald.db.session import unit_of_work
+from herald.db.session import unit_of_work, write_lock
 from herald.metrics import Metrics
 from herald.settings import Settings
 from herald.templates.liquid import Renderer
@@ -40,7 +40,7 @@ StateDep = Annotated[AppState, Depends(get_state)]
 async def _session(request: Request, state: StateDep) -> AsyncIterator[AsyncSession]:
     # scope="function" (below): this commits before the response is sent, so a failed commit is an error
     # response, never a 2xx for something that was not stored.
-    async with unit_of_work(state.sessions) as session:
+    async with write_lock(state.engine), unit_of_work(state.sessions) as session:
         yield session
     after = getattr(request.state, "after_commit", None)
     if after is not None:

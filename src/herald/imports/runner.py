@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from herald import errors
 from herald.auth.models import Workspace
 from herald.contacts import bulk, fields, normalize
+from herald.db.session import write_lock
 from herald.imports import reader
 from herald.imports.models import COMPLETED, FAILED, RUNNING, Import, ImportChunk, ImportFailure
 from herald.lists.models import ContactList
@@ -83,7 +84,7 @@ class Plan:
 
 async def run(engine: AsyncEngine, job: Row[Any], lease: Lease) -> None:
     import_id = job.payload["import_id"]
-    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+    async with write_lock(engine), AsyncSession(engine, expire_on_commit=False) as session, session.begin():
         imp = await session.get(Import, import_id)
         if imp is None or imp.state in (COMPLETED, FAILED):
             return
@@ -95,7 +96,7 @@ async def run(engine: AsyncEngine, job: Row[Any], lease: Lease) -> None:
     try:
         await _process(engine, imp, region, path, lease)
     except (errors.Invalid, UnicodeError) as exc:  # the file itself is unreadable: report it, don't retry
-        async with AsyncSession(engine) as session, session.begin():
+        async with write_lock(engine), AsyncSession(engine) as session, session.begin():
             await session.execute(update(Import).where(Import.id == import_id).values(
                 state=FAILED, error=getattr(exc, "detail", str(exc)), finished_at=datetime.now(UTC)))
     finally:
@@ -144,7 +145,7 @@ async def _process(engine: AsyncEngine, imp: Import, region: str, path: str, lea
             if committed in REPLAN_AFTER and engine.dialect.name == "postgresql":
                 await _analyze(engine)
             current = following
-    async with AsyncSession(engine) as session, session.begin():
+    async with write_lock(engine), AsyncSession(engine) as session, session.begin():
         await session.execute(update(Import).where(Import.id == imp.id).values(
             state=COMPLETED, finished_at=datetime.now(UTC), updated_at=datetime.now(UTC)))
         await session.execute(_CHUNKS.delete().where(_CHUNKS.c.import_id == imp.id))
@@ -198,7 +199,7 @@ async def _import_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnecti
 
 async def _commit(conn: AsyncConnection, imp: Import, lease: Lease, key: str, batch: _Batch) -> None:
     """One batch, its failed-row reports and its checkpoint, in one transaction under the job's lease."""
-    async with conn.begin(), AsyncSession(bind=conn, expire_on_commit=False) as session:
+    async with write_lock(conn.engine), conn.begin(), AsyncSession(bind=conn, expire_on_commit=False) as session:
         await lease.keep(conn)
         counts = await _write(session, imp, batch.items, key)
         if batch.failed:

@@ -33,6 +33,8 @@ class Message(Base):
         Index(None, "state", "due_at"),
         Index(None, "workspace_id", "id"),
         Index(None, "provider_id", "provider_message_id"),
+        # Threading a reply finds the latest message sent to its number.
+        Index(None, "to_address"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -19,6 +19,7 @@ from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from herald.channels.base import Envelope, PermanentError, SendResult, TransientError
+from herald.db.session import write_lock
 from herald.messages.models import MESSAGES, SENDING
 from herald.metrics import Metrics
 from herald.pipeline import outcomes, policy
@@ -70,7 +71,7 @@ class Dispatcher:
         self._pending_ready = asyncio.Event()
         # SQLite has one writer at a time and its busy handler sleeps in coarse steps (up to 100 ms), so
         # this process's own claims and flushes queue here instead of colliding inside SQLite.
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        self._write_lock = write_lock(engine)
 
     # -- the loop ---------------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:

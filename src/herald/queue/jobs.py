@@ -23,6 +23,7 @@ from sqlalchemy import Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald import ids
+from herald.db.session import write_lock
 from herald.messages.models import IdempotencyKey
 from herald.queue import claim as claims
 from herald.queue.models import JOBS
@@ -96,7 +97,7 @@ class JobRunner:
         self.retry = retry or RetryPolicy(max_attempts=10, base_seconds=5, max_seconds=3600)
 
     async def ensure_periodic(self) -> None:
-        async with self.engine.begin() as conn:
+        async with write_lock(self.engine), self.engine.begin() as conn:
             for kind in PERIODIC:
                 await enqueue(conn, kind, unique_key=f"periodic:{kind}")
 
@@ -115,7 +116,7 @@ class JobRunner:
 
     async def run_once(self, limit: int = 10) -> int:
         now = datetime.now(UTC)
-        async with self.engine.begin() as conn:
+        async with write_lock(self.engine), self.engine.begin() as conn:
             await claims.recover(conn, _j, now=now, running_state="running")
             token, rows = await claims.claim(conn, _j, now=now, limit=limit, lease_seconds=self.lease_seconds,
                                              running_state="running", returning=tuple(_j.c))
@@ -131,13 +132,13 @@ class JobRunner:
         try:
             if long is not None:
                 again = await long(self.engine, row, Lease(row.id, token, self.lease_seconds))
-                async with self.engine.begin() as conn:
+                async with write_lock(self.engine), self.engine.begin() as conn:
                     await conn.execute(update(_j).where(fence).values(
                         **_finished(again), lease_until=None, last_error=None, updated_at=datetime.now(UTC)))
                 return
             if handler is None:
                 raise LookupError(f"no handler for job kind {row.kind!r}")
-            async with self.engine.begin() as conn:
+            async with write_lock(self.engine), self.engine.begin() as conn:
                 again = await handler(conn, row)
                 await conn.execute(update(_j).where(fence).values(
                     **_finished(again), lease_until=None, last_error=None, updated_at=datetime.now(UTC)))
@@ -147,7 +148,7 @@ class JobRunner:
             log.warning("jobs.failed", kind=row.kind, job_id=row.id, attempt=row.attempts, error=repr(exc))
             give_up = row.attempts >= row.max_attempts
             due = now + timedelta(seconds=self.retry.delay(row.attempts))
-            async with self.engine.begin() as conn:
+            async with write_lock(self.engine), self.engine.begin() as conn:
                 await conn.execute(update(_j).where(fence).values(
                     state="failed" if give_up else "retrying", due_at=due, lease_until=None,
                     last_error=repr(exc)[:2000], updated_at=datetime.now(UTC)))

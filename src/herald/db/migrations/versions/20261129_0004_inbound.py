@@ -45,9 +45,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_inbound_messages_workspace_id_from_address'), ['workspace_id', 'from_address'], unique=False)
         batch_op.create_index(batch_op.f('ix_inbound_messages_workspace_id_id'), ['workspace_id', 'id'], unique=False)
 
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_messages_to_address'), ['to_address'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_messages_to_address'))
+
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inbound_messages_workspace_id_id'))
         batch_op.drop_index(batch_op.f('ix_inbound_messages_workspace_id_from_address'))
