@@ -427,3 +427,34 @@ def test_check_with_dynamic_paths(renderer: Renderer) -> None:
     result = renderer.check("{{ row[contact.field] }} {{ row.first }}", html=False,
                             sample={"row": {"a": 1}, "contact": {"field": "a"}})
     assert result.warnings == []
+
+
+def test_a_locales_first_load_does_not_count_against_the_render_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a locale's CLDR data the first time can be slow on a busy machine; that must not fail the first
+    message rendered in the locale (it happens before the render's clock starts)."""
+    import babel.localedata
+
+    from herald.templates import filters
+
+    real_load = babel.localedata.load
+    slow: set[str] = set()
+
+    def slow_first_load(name: str, merge_inherited: bool = True) -> Any:
+        if name not in slow:
+            slow.add(name)
+            time.sleep(0.3)
+        return real_load(name, merge_inherited)
+
+    monkeypatch.setattr(babel.localedata, "load", slow_first_load)
+    monkeypatch.setattr(babel.localedata, "_cache", {})
+    filters._parse_locale.cache_clear()
+    filters.warm_locale.cache_clear()
+    filters._date_pattern.cache_clear()
+    renderer = Renderer(time_limit=0.2)
+    # The deadline is checked as each filter is looked up: the second one would see the first one's slow load.
+    out = render(renderer, "{{ t | local_date: 'long' }} / {{ t | local_date: 'short' | upcase }}",
+                 {"t": date(2026, 3, 1), "message": {"locale": "fi_FI"}})
+    assert out == "1. maaliskuuta 2026 / 1.3.2026"
+    filters._parse_locale.cache_clear()
+    filters.warm_locale.cache_clear()
+    filters._date_pattern.cache_clear()

@@ -79,6 +79,17 @@ def _parse_locale(code: str) -> Locale:
     return Locale.parse(code.replace("-", "_"))
 
 
+@lru_cache(maxsize=256)
+def warm_locale(code: str) -> None:
+    """Load a locale's CLDR data now, outside any render's time limit: its first load can take most of a
+    second on a busy machine, and must not fail the first message rendered in that locale."""
+    try:
+        locale = _parse_locale(code)
+    except (ValueError, TypeError, UnknownLocaleError):
+        return
+    _ = locale.number_symbols, locale.currency_formats, locale.datetime_formats
+
+
 def _locale_code(context: RenderContext, explicit: Any = None) -> str:
     """The locale to format in, as a code babel accepts (validated; cached by that string)."""
     if explicit is not None and _defined(explicit) != "":

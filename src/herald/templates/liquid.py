@@ -229,6 +229,11 @@ class Renderer:
         """Render for one recipient. ``variables`` (contact, row, event, workspace, message…) must be plain
         data; anything else is refused. Raises :class:`RenderError`; an empty or blank result is
         ``empty_render`` unless ``allow_empty``."""
+        for source in ("message", "contact", "workspace"):
+            part = variables.get(source)
+            code = part.get("locale") if isinstance(part, Mapping) else None
+            if isinstance(code, str) and code:
+                filters.warm_locale(code)
         deadline = monotonic() + self.time_limit
         template = compiled.template
         try:
