@@ -25,6 +25,13 @@ def decode(cursor: str, prefix: str) -> str:
     return value
 
 
+def after_row(cursor: str) -> int:
+    """The row id inside a cursor over an integer-keyed table (list members, suppression entries)."""
+    if not cursor.isdigit():
+        raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor", field="cursor")
+    return int(cursor)
+
+
 def aware(value: datetime | None, field: str) -> datetime | None:
     """``value`` in UTC; a time without a zone is refused (it would be read in the server's zone)."""
     if value is not None and value.tzinfo is None:

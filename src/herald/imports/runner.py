@@ -107,16 +107,16 @@ async def _spool(engine: AsyncEngine, import_id: str) -> str:
     """Copy the stored chunks to a local temporary file, one chunk in memory at a time."""
     fd, path = tempfile.mkstemp(prefix="herald-import-", suffix=".csv")
     with os.fdopen(fd, "wb") as out:
-        seq = 0
-        while True:
-            async with engine.connect() as conn:
+        async with engine.connect() as conn:
+            seq = 0
+            while True:
                 data = await conn.scalar(select(ImportChunk.data).where(ImportChunk.import_id == import_id,
                                                                         ImportChunk.seq == seq))
-                await conn.rollback()
-            if data is None:
-                return path
-            out.write(data)
-            seq += 1
+                await conn.rollback()  # one chunk per short transaction: other writers are never held up
+                if data is None:
+                    return path
+                out.write(data)
+                seq += 1
 
 
 def _chunks(path: str) -> Iterator[bytes]:

@@ -18,7 +18,6 @@ from herald.queue import jobs
 from herald.suppressions.models import SCOPES, DncList
 
 CHUNK_BYTES = 1 << 20
-HEAD_BYTES = 64 * 1024
 CONTACT_KEYS = ("external_id", "email", "phone")
 JOB_KIND = "import"
 
@@ -34,9 +33,9 @@ async def create(
     stream = body.__aiter__()
     async for piece in stream:
         pending += piece
-        if len(pending) >= HEAD_BYTES:
+        if len(pending) >= reader.HEAD_BYTES:
             break
-    head = bytes(pending[:HEAD_BYTES])
+    head = bytes(pending[:reader.HEAD_BYTES])
     dialect = reader.sniff(head)
     header = reader.read_header(head, dialect)
     full = reader.validate_mapping(header, mapping) if mapping else reader.auto_map(header)

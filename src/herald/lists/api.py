@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from sqlalchemy import delete, select
 
-from herald import errors
+from herald import errors, pagination
 from herald.auth.tokens import Principal
 from herald.contacts.api import workspace_of
 from herald.contacts.models import Contact
@@ -75,9 +75,7 @@ async def list_members(ref: ListRef, session: SessionDep, principal: Reader,
     query = (select(ListMember, Contact).join(Contact, Contact.id == ListMember.contact_id)
              .where(ListMember.list_id == lst.id))
     if cursor:
-        if not cursor.isdigit():
-            raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor", field="cursor")
-        query = query.where(ListMember.id > int(cursor))
+        query = query.where(ListMember.id > pagination.after_row(cursor))
     rows = list((await session.execute(query.order_by(ListMember.id).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]

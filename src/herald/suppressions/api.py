@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
 
-from herald import errors, ids
+from herald import errors, ids, pagination
 from herald.auth.tokens import Principal
 from herald.contacts.api import client_ip, workspace_of
 from herald.deps import SessionDep, require
@@ -104,9 +104,7 @@ async def lift_suppression(request: Request, session: SessionDep, principal: Wri
 async def _page(session: SessionDep, target: DncList, limit: int, cursor: str | None) -> EntryPage:
     query = select(Suppression).where(Suppression.list_id == target.id)
     if cursor:
-        if not cursor.isdigit():
-            raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor", field="cursor")
-        query = query.where(Suppression.id < int(cursor))
+        query = query.where(Suppression.id < pagination.after_row(cursor))
     rows = list((await session.scalars(query.order_by(Suppression.id.desc()).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
