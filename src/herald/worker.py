@@ -6,10 +6,14 @@ import asyncio
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from herald.campaigns import fanout
+from herald.campaigns.delivery import CampaignDelivery
+from herald.campaigns.models import JOB_KIND as CAMPAIGN_JOB
 from herald.channels.base import ProviderContext
 from herald.crypto import Keyring
 from herald.imports import runner
 from herald.imports import service as imports
+from herald.messages.service import Links
 from herald.metrics import Metrics
 from herald.pipeline.dispatch import Dispatcher
 from herald.providers.runtime import ProviderCache
@@ -17,6 +21,7 @@ from herald.queue import notify
 from herald.queue.jobs import JobRunner
 from herald.queue.retry import RetryPolicy
 from herald.settings import Settings
+from herald.templates.liquid import Renderer
 
 
 class Worker:
@@ -27,8 +32,11 @@ class Worker:
             retry=RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds),
             concurrency=settings.worker_concurrency, batch=settings.claim_batch,
             lease_seconds=settings.lease_seconds, poll_interval=settings.poll_interval,
+            prepare=CampaignDelivery(Renderer(output_limit=settings.template_output_limit),
+                                     sms_max_segments=settings.sms_max_segments,
+                                     links=Links(keyring, settings.effective_public_url)),
         )
-        self.jobs = JobRunner(engine, long_handlers={imports.JOB_KIND: runner.run})
+        self.jobs = JobRunner(engine, long_handlers={imports.JOB_KIND: runner.run, CAMPAIGN_JOB: fanout.run})
         self.stop = asyncio.Event()
         self.database_url = settings.effective_database_url
         self._tasks: list[asyncio.Task[None]] = []

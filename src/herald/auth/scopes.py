@@ -13,5 +13,7 @@ SCOPES = {
     "suppressions:read": "Read do-not-contact lists and suppressions",
     "suppressions:write": "Add and lift suppressions; manage do-not-contact lists",
     "audit:read": "Read the audit log",
+    "campaigns:read": "Read campaigns, their progress, recipients and reports; dry-run them",
+    "campaigns:write": "Create, change, start, pause, resume and stop campaigns",
 }
 ALL = tuple(SCOPES)

@@ -1,6 +1,7 @@
 """Imports every model so that ``Base.metadata`` is complete (Alembic, schema checks)."""
 
 from herald.auth.models import ApiClient, AuditLog, ConsoleUser, Workspace
+from herald.campaigns.models import Campaign
 from herald.contacts.models import Contact
 from herald.db.base import Base
 from herald.imports.models import Import, ImportChunk, ImportFailure
@@ -17,6 +18,7 @@ __all__ = [
     "Attempt",
     "AuditLog",
     "Base",
+    "Campaign",
     "ConsoleUser",
     "Contact",
     "ContactList",

@@ -35,11 +35,18 @@ class Message(Base):
         Index(None, "provider_id", "provider_message_id"),
         # Threading a reply finds the latest message sent to its number.
         Index(None, "to_address"),
+        # A campaign's progress is counted from its messages; its fan-out skips contacts already planned.
+        Index(None, "source_id", "state", "reason"),
+        Index(None, "source_id", "contact_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(String(20), default="api")
+    source_id: Mapped[str | None] = mapped_column(String(40))
+    """The campaign (later: trigger, run) that made it."""
+    source_item: Mapped[int | None]
+    """The row of the source it came from: a campaign's list member (its fields are the template's ``row``)."""
     channel: Mapped[str] = mapped_column(String(20))
     provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)

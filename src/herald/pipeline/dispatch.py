@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Row
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald.channels.base import Envelope, PermanentError, SendResult, TransientError
 from herald.db.session import write_lock
@@ -36,7 +38,25 @@ _CLAIM_COLUMNS = (
     _m.id, _m.channel, _m.provider_id, _m.to_address, _m.sender, _m.expires_at,
     _m.attempts, _m.reason, _m.created_at, _m.due_at,
     _m.workspace_id, _m.classification, _m.contact_id, _m.override, _m.dnc_lists, _m.source,
+    _m.source_id, _m.source_item, _m.template_id, _m.template_version,
 )
+
+
+@dataclass(slots=True)
+class Prepared:
+    """What a source's preparer decided for claimed messages before they are sent."""
+
+    contents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Content rendered now (stored with the outcome)."""
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    """Messages that must not be sent now (deferred, cancelled, failed to render)."""
+    waits: dict[str, float] = field(default_factory=dict)
+    """Seconds a message waits before its send (a throttle)."""
+
+
+class Preparer(Protocol):
+    async def __call__(self, conn: AsyncConnection, rows: Sequence[Row[Any]], contents: dict[str, dict[str, Any]],
+                       token: str, now: datetime) -> Prepared: ...
 
 
 class Dispatcher:
@@ -53,6 +73,7 @@ class Dispatcher:
         lease_seconds: float = 60.0,
         poll_interval: float = 0.25,
         flush_interval: float = 0.02,
+        prepare: Preparer | None = None,
     ) -> None:
         self.engine = engine
         self.providers = providers
@@ -64,6 +85,7 @@ class Dispatcher:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.flush_interval = flush_interval
+        self.prepare = prepare
         self.wakeup = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
@@ -109,16 +131,25 @@ class Dispatcher:
                 )
                 contents = await outcomes.contents(conn, [r.id for r in rows]) if rows else {}
                 blocks = await policy.recheck(conn, rows)
+                ready = [r for r in rows if r.id not in blocks]
+                prepared = await self.prepare(conn, ready, contents, token, now) if self.prepare and ready else None
         except Exception:
             log.exception("dispatch.claim_failed")
             await asyncio.sleep(self.poll_interval)
             return 0
+        prepared = prepared or Prepared()
         for row in rows:
             block = blocks.get(row.id)
             if block is not None:
                 self._record(outcomes.skipped(row, token, now, block.reason, block.explanation))
                 continue
-            task = asyncio.create_task(self._deliver(row, contents.get(row.id, {}), token))
+            held = prepared.outcomes.get(row.id)
+            if held is not None:
+                self._record(held)
+                continue
+            fresh = prepared.contents.get(row.id)
+            content = contents.get(row.id) or fresh or {}
+            task = asyncio.create_task(self._deliver(row, content, token, fresh, prepared.waits.get(row.id)))
             self._inflight.add(task)
             task.add_done_callback(self._done)
         return len(rows)
@@ -130,32 +161,36 @@ class Dispatcher:
             log.error("dispatch.task_crashed", error=repr(task.exception()))
 
     # -- one message ------------------------------------------------------------------------------------
-    async def _deliver(self, row: Row[Any], content: dict[str, Any], token: str) -> None:
+    async def _deliver(self, row: Row[Any], content: dict[str, Any], token: str,
+                       fresh: dict[str, Any] | None = None, wait: float | None = None) -> None:
+        if wait:
+            await asyncio.sleep(wait)
+        outcome = await self._attempt(row, content, token)
+        outcome.content = fresh
+        self._record(outcome)
+
+    async def _attempt(self, row: Row[Any], content: dict[str, Any], token: str) -> Outcome:
         started = datetime.now(UTC)
         if row.expires_at is not None and row.expires_at <= started:
-            self._record(outcomes.expired(row, token, started))
-            return
+            return outcomes.expired(row, token, started)
         if row.attempts > self.retry.max_attempts:  # workers kept dying on it: stop trying
             why = f"gave up after {row.attempts - 1} attempts; the last ones never finished"
-            self._record(outcomes.failed(row, token, started, "retries_exhausted", why, attempt=None))
-            return
+            return outcomes.failed(row, token, started, "retries_exhausted", why, attempt=None)
         live = await self.providers.get(row.provider_id) if row.provider_id else None
         if live is None or live.instance is None or not live.enabled:
             why = live.error if live and live.error else "provider is missing or disabled"
-            self._record(outcomes.failed(row, token, started, "no_provider", why, attempt=None))
-            return
+            return outcomes.failed(row, token, started, "no_provider", why, attempt=None)
         if live.bucket is not None:
             await live.bucket.acquire()
             started = datetime.now(UTC)
             if row.expires_at is not None and row.expires_at <= started:
-                self._record(outcomes.expired(row, token, started))
-                return
+                return outcomes.expired(row, token, started)
         envelope = Envelope(
             message_id=row.id, channel=row.channel, to=row.to_address, content=content, sender=row.sender,
             callback_url=f"{self.public_url}/webhooks/{live.kind}/{live.id}/status?mid={row.id}",
             created_at=row.created_at, headers=content.get("headers") or {},
         )
-        self._record(await self._call(live, row, token, envelope, started))
+        return await self._call(live, row, token, envelope, started)
 
     async def _call(
         self, live: LiveProvider, row: Row[Any], token: str, envelope: Envelope, started: datetime

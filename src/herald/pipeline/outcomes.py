@@ -8,17 +8,20 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.channels.base import SendResult
 from herald.messages.models import (
     ATTEMPTS,
+    CANCELLED,
     CONTENTS,
     DELIVERED,
     EVENTS,
     EXPIRED,
     FAILED,
     MESSAGES,
+    QUEUED,
     RETRYING,
     SENDING,
     SENT,
@@ -46,6 +49,10 @@ class Outcome:
     delivered_at: datetime | None = None
     final_at: datetime | None = None
     attempt: dict[str, Any] | None = field(default=None)
+    undo: int = 0
+    """1 when the claim was not an attempt (a deferral): its count is given back."""
+    content: dict[str, Any] | None = None
+    """Content rendered at send time (campaigns), stored with the outcome: the row keeps what went out."""
 
 
 def attempt(
@@ -85,6 +92,17 @@ def skipped(row: Row[Any], token: str, at: datetime, reason: str, why: str) -> O
     """Stopped just before sending by a rule that changed while it waited (an opt-out, a suppression)."""
     return Outcome(id=row.id, token=token, state=SKIPPED, at=at, due_at=row.due_at, reason=reason,
                    explanation=f"Not sent: {why}", final_at=at)
+
+
+def deferred(row: Row[Any], token: str, at: datetime, due: datetime, why: str) -> Outcome:
+    """Not now: back to the queue until ``due`` (a send window, quiet hours, a throttle, a paused campaign)."""
+    return Outcome(id=row.id, token=token, state=QUEUED, at=at, due_at=due, reason=row.reason,
+                   explanation=f"Deferred: {why}", undo=1)
+
+
+def cancelled(row: Row[Any], token: str, at: datetime, reason: str, why: str) -> Outcome:
+    return Outcome(id=row.id, token=token, state=CANCELLED, at=at, due_at=row.due_at, reason=reason,
+                   explanation=f"Not sent: {why}", final_at=at, undo=1)
 
 
 def expired(
@@ -127,6 +145,7 @@ _fenced_update = (
         delivered_at=bindparam("b_delivered_at"),
         final_at=bindparam("b_final_at"),
         updated_at=bindparam("b_at"),
+        attempts=_messages.c.attempts - bindparam("b_undo"),
         lease_until=None,
     )
 )
@@ -153,7 +172,7 @@ async def write(conn: AsyncConnection, batch: list[Outcome]) -> None:
                 "b_id": o.id, "b_token": o.token, "b_state": o.state, "b_reason": o.reason,
                 "b_explanation": o.explanation, "b_due_at": o.due_at, "b_pmid": o.provider_message_id,
                 "b_sent_at": o.sent_at, "b_delivered_at": o.delivered_at, "b_final_at": o.final_at,
-                "b_at": o.at,
+                "b_at": o.at, "b_undo": o.undo,
             }
             for o in batch
         ],
@@ -166,6 +185,10 @@ async def write(conn: AsyncConnection, batch: list[Outcome]) -> None:
     tries = [o.attempt for o in batch if o.attempt is not None]
     if tries:
         await conn.execute(insert(_attempts), tries)
+    rendered = [{"message_id": o.id, "content": o.content} for o in batch if o.content is not None]
+    if rendered:  # a worker that lost its lease may have rendered it too: the first content stays
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        await conn.execute(dialect.insert(CONTENTS).on_conflict_do_nothing(), rendered)
 
 
 async def contents(conn: AsyncConnection, ids: list[str]) -> dict[str, dict[str, Any]]:

@@ -1,0 +1,136 @@
+"""The campaign job: plan every recipient in committed batches, then watch the sends until none is left.
+
+Planning walks the audience in a fixed order (each list's priority rows first, then the rest, by member id)
+and commits each batch of message rows together with the checkpoint that says where it ended, under the
+job's lease: a crash, a restart or a takeover by another worker resumes after the last committed batch, so
+no recipient is planned twice or left out. Pausing or stopping the campaign stops the walk at the next batch.
+
+Watching: every few seconds the job counts the campaign's messages; when none waits any more the campaign
+is ``completed``. When more than ``max_error_rate`` of its sends since it (re)started failed at the
+provider, it pauses itself and says why."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from herald.campaigns import planner, progress
+from herald.campaigns.models import CAMPAIGNS, COMPLETED, RUNNING, SCHEDULED, Campaign
+from herald.campaigns.service import hold
+from herald.db.session import reading, write_lock
+from herald.messages.models import FAILED, MESSAGES, QUEUED, RETRYING, SENDING
+from herald.providers.models import Provider
+from herald.queue.jobs import Lease
+
+log = structlog.get_logger(__name__)
+BATCH = 5000
+WATCH_EVERY = timedelta(seconds=2)
+MIN_SAMPLE = 50
+"""Sends to see before judging a campaign's error rate."""
+_k = CAMPAIGNS.c
+
+
+async def run(engine: AsyncEngine, job: Row[Any], lease: Lease) -> datetime | None:
+    campaign_id = job.payload["campaign_id"]
+    async with write_lock(engine), AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        await lease.keep(await session.connection())
+        c = await session.get(Campaign, campaign_id)
+        if c is None or c.state not in (SCHEDULED, RUNNING):
+            return None  # ended, paused (resuming wakes this job again) or deleted
+        if c.state == SCHEDULED:
+            now = datetime.now(UTC)
+            c.state, c.started_at, c.updated_at = RUNNING, now, now
+        provider = await session.get(Provider, c.provider_id) if c.provider_id else None
+        via = f"{provider.kind} ({provider.name})" if provider else "its provider"
+    if not c.planned_all:
+        spec = planner.Spec(
+            campaign_id=c.id, workspace_id=c.workspace_id, channel=c.channel, classification=c.classification,
+            dnc_lists=tuple(c.dnc_lists or ()), provider_id=c.provider_id, sender=c.sender,
+            template_id=c.template_id, template_version=c.template_version,
+            queued_explanation=f'Planned by campaign "{c.name}"; it will go out through {via}.')
+        if not await _plan(engine, c, spec, lease):
+            return None
+    return await _watch(engine, c, lease)
+
+
+async def _plan(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: Lease) -> bool:
+    """Plan batch after batch from the checkpoint; answer whether the whole audience is planned."""
+    steps = [(True, lid) for lid in c.list_ids] + [(False, lid) for lid in c.list_ids]
+    step, after = int(c.checkpoint.get("step", 0)), int(c.checkpoint.get("after", 0))
+    dedupe = len(c.list_ids) > 1
+    dialect = engine.dialect.name
+    while step < len(steps):
+        priority, list_id = steps[step]
+        async with write_lock(engine), engine.begin() as conn:
+            await lease.keep(conn)
+            if await conn.scalar(select(_k.state).where(_k.id == c.id)) != RUNNING:
+                return False
+            upto = await conn.scalar(planner.range_end(list_id, priority, after, BATCH))
+            if upto is None:
+                step, after = step + 1, 0
+            else:
+                now = datetime.now(UTC)
+                await conn.execute(planner.batch(spec, dialect, list_id=list_id, priority=priority, after=after,
+                                                 upto=upto, dedupe=dedupe, due=now, now=now))
+                after = upto
+            checkpoint = {**c.checkpoint, "step": step, "after": after}
+            await conn.execute(update(CAMPAIGNS).where(_k.id == c.id).values(
+                checkpoint=checkpoint, planned_all=step >= len(steps), updated_at=datetime.now(UTC)))
+            c.checkpoint = checkpoint
+        await asyncio.sleep(0)  # let the dispatcher claim and flush between batches
+    log.info("campaign.planned", campaign_id=c.id)
+    return True
+
+
+async def _watch(engine: AsyncEngine, c: Campaign, lease: Lease) -> datetime | None:
+    """Count on a read-only connection (a million-row count must not hold SQLite's write lock), then act
+    under the lock only when there is something to change, re-checking what the count said."""
+    async with reading(engine) as conn:
+        counted = await progress.counts(conn, c.id, c.total)
+        await conn.rollback()
+    why = None if progress.pending(counted) == 0 else _too_many_errors(c, counted)
+    async with write_lock(engine), engine.begin() as conn:
+        await lease.keep(conn)
+        if await conn.scalar(select(_k.state).where(_k.id == c.id)) != RUNNING:
+            return None
+        now = datetime.now(UTC)
+        if progress.pending(counted) == 0 and not await _waiting(conn, c.id):
+            failed = progress.provider_failures(counted)
+            note = f"{failed} of {progress.finished_sends(counted)} sends failed at the provider" if failed else None
+            await conn.execute(update(CAMPAIGNS).where(_k.id == c.id, _k.state == RUNNING).values(
+                state=COMPLETED, state_reason=note, finished_at=now, updated_at=now))
+            log.info("campaign.completed", campaign_id=c.id, planned=counted["planned"])
+            return None
+        if why is not None:
+            last = await conn.scalar(select(MESSAGES.c.explanation).where(
+                MESSAGES.c.source_id == c.id, MESSAGES.c.state == FAILED).order_by(MESSAGES.c.final_at.desc()).limit(1))
+            why += f"; the latest: {last}" if last else ""
+            await hold(conn, c.id, f"paused automatically: {why}")
+            await conn.execute(update(CAMPAIGNS).where(_k.id == c.id, _k.state == RUNNING).values(
+                state="paused", state_reason=f"Paused automatically: {why}", updated_at=now))
+            log.warning("campaign.auto_paused", campaign_id=c.id, why=why)
+            return None
+    return now + WATCH_EVERY
+
+
+async def _waiting(conn: AsyncConnection, campaign_id: str) -> bool:
+    m = MESSAGES.c
+    found = await conn.scalar(select(m.id).where(m.source_id == campaign_id,
+                                                 m.state.in_((QUEUED, RETRYING, SENDING))).limit(1))
+    return found is not None
+
+
+def _too_many_errors(c: Campaign, counted: dict[str, Any]) -> str | None:
+    """Judged on the sends since the campaign (re)started: a resumed campaign starts from a clean slate."""
+    baseline = c.checkpoint.get("baseline") or {"failed": 0, "done": 0}
+    failed = progress.provider_failures(counted) - baseline["failed"]
+    done = progress.finished_sends(counted) - baseline["done"]
+    if done < MIN_SAMPLE or failed <= c.max_error_rate * done:
+        return None
+    share = round(100 * failed / done)
+    return f"{failed} of the last {done} sends failed ({share}%, above the {c.max_error_rate:.0%} limit)"
