@@ -40,7 +40,7 @@ from herald.providers.schemas import ProviderCreate
 from herald.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dispatch import AUTH, SID, free_port, wait_port  # noqa: E402
+from dispatch import AUTH, SID, free_port, wait_port
 
 
 async def prepare(settings: Settings, contacts: int, twilio_url: str) -> tuple[str, float]:

@@ -13,6 +13,7 @@ from herald.audit import api as audit_api
 from herald.auth import api as auth_api
 from herald.auth import clients as clients_api
 from herald.campaigns import api as campaigns_api
+from herald.campaigns import history as attempts_api
 from herald.contacts import api as contacts_api
 from herald.crypto import Keyring
 from herald.db.session import make_engine, make_sessionmaker
@@ -69,10 +70,12 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     for router in (auth_api.router, clients_api.router, messages_api.router, templates_api.router,
                    providers_api.router, tools_api.router, webhooks_api.router, health.router,
                    audit_api.router, unsubscribe_api.router, contacts_api.router, lists_api.router,
-                   imports_api.router, suppressions_api.router, inbound_api.router, campaigns_api.router):
+                   imports_api.router, suppressions_api.router, inbound_api.router, campaigns_api.router,
+                   attempts_api.router):
         app.include_router(router)
     app.include_router(console.router, include_in_schema=False)
     app.include_router(console.audience_router, include_in_schema=False)
+    app.include_router(console.campaigns_router, include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
     _document_problem(app)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ app = typer.Typer(help="Herald: customer notifications over SMS, email, push and
                   no_args_is_help=True, add_completion=False)
 fake = typer.Typer(help="Local fake provider servers for demos, tests and benchmarks.", no_args_is_help=True)
 app.add_typer(fake, name="fake")
+campaign = typer.Typer(help="Campaigns: create, start, pause, resume, stop, and watch their progress.",
+                       no_args_is_help=True)
+app.add_typer(campaign, name="campaign")
 console = Console(stderr=True)
 
 HostOpt = Annotated[str | None, typer.Option(help="Bind address (default HERALD_HOST or 127.0.0.1)")]
@@ -179,6 +182,104 @@ def fake_twilio(
     from herald.fakes import twilio
 
     aio.run(twilio.serve(host, port, account_sid, auth_token, callbacks))
+
+
+WorkspaceOpt = Annotated[str | None, typer.Option(help="Workspace id (default: the first)")]
+
+
+def _campaigns(work: Any) -> int:
+    """Run one campaign command against the database; a refused one prints its reason and exits 2."""
+    from herald import errors
+    from herald.db.session import make_engine
+
+    settings = _settings()
+    _prepare(settings)
+
+    async def main() -> int:
+        engine = make_engine(settings.effective_database_url)
+        try:
+            return int(await work(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return aio.run(main())
+    except errors.HeraldError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
+    except ValueError as exc:  # pydantic's ValidationError: a bad option value
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+
+
+@campaign.command("create")
+def campaign_create(
+    name: Annotated[str, typer.Argument(help="The campaign's name")],
+    lists: Annotated[list[str], typer.Option("--list", help="Audience list (id or name), repeatable")],
+    template: Annotated[str | None, typer.Option(help="Template id or name")] = None,
+    message_column: Annotated[str | None, typer.Option(help="A list column holding each contact's text")] = None,
+    channel: Annotated[str, typer.Option(help="sms or email")] = "sms",
+    subject: Annotated[str | None, typer.Option(help="Email subject (with --message-column)")] = None,
+    classification: Annotated[str, typer.Option(help="direct_marketing, service, financial, ...")] =
+        "direct_marketing",
+    dnc: Annotated[list[str] | None, typer.Option("--dnc", help="A DNC list to check, repeatable")] = None,
+    throttle: Annotated[float | None, typer.Option(help="Messages per second at most")] = None,
+    start_at: Annotated[str | None, typer.Option(help="ISO-8601 start time (default: when started)")] = None,
+    window: Annotated[str | None, typer.Option(help="Daily send window, recipient local time: 09:00-20:00")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Create a campaign (a draft)."""
+    from herald.campaigns import cli as campaigns
+
+    body: dict[str, Any] = {"name": name, "channel": channel, "lists": lists, "template": template,
+                            "message_column": message_column, "subject": subject, "classification": classification,
+                            "dnc_lists": dnc or [], "throttle_per_second": throttle, "start_at": start_at}
+    if window:
+        start, _, end = window.partition("-")
+        body["send_window"] = {"start": start, "end": end}
+    async def work(engine: Any) -> int:
+        await campaigns.create(engine, console, workspace, body)
+        return 0
+
+    _campaigns(work)
+
+
+def _action(action: str) -> None:
+    @campaign.command(action, help=f"{action.capitalize()} a campaign.")
+    def command(ref: Annotated[str, typer.Argument(help="Campaign id or name")], workspace: WorkspaceOpt = None,
+                watch: Annotated[bool, typer.Option(help="Then show its progress until it ends")] = False) -> None:
+        from herald.campaigns import cli as campaigns
+
+        async def work(engine: Any) -> int:
+            await campaigns.act(engine, console, workspace, ref, action)
+            return await campaigns.status(engine, console, workspace, ref, watch=True) if watch else 0
+
+        raise typer.Exit(_campaigns(work))
+
+
+for _name in ("start", "pause", "resume", "stop"):
+    _action(_name)
+
+
+@campaign.command("status")
+def campaign_status(ref: Annotated[str, typer.Argument(help="Campaign id or name")], workspace: WorkspaceOpt = None,
+                    watch: Annotated[bool, typer.Option(help="A live progress bar until it ends")] = False) -> None:
+    """A campaign's counters (exit 1 when it was stopped or some sends failed)."""
+    from herald.campaigns import cli as campaigns
+
+    raise typer.Exit(_campaigns(lambda engine: campaigns.status(engine, console, workspace, ref, watch=watch)))
+
+
+@campaign.command("list")
+def campaign_list(workspace: WorkspaceOpt = None) -> None:
+    """The campaigns, newest first."""
+    from herald.campaigns import cli as campaigns
+
+    async def work(engine: Any) -> int:
+        await campaigns.listing(engine, console, workspace)
+        return 0
+
+    _campaigns(work)
 
 
 def main() -> None:

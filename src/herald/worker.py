@@ -36,7 +36,9 @@ class Worker:
                                      sms_max_segments=settings.sms_max_segments,
                                      links=Links(keyring, settings.effective_public_url)),
         )
-        self.jobs = JobRunner(engine, long_handlers={imports.JOB_KIND: runner.run, CAMPAIGN_JOB: fanout.run})
+        # Long jobs renew their lease at every batch, so a worker killed mid-job is replaced within one lease.
+        self.jobs = JobRunner(engine, long_handlers={imports.JOB_KIND: runner.run, CAMPAIGN_JOB: fanout.run},
+                              lease_seconds=settings.lease_seconds, poll_interval=min(1.0, settings.poll_interval * 4))
         self.stop = asyncio.Event()
         self.database_url = settings.effective_database_url
         self._tasks: list[asyncio.Task[None]] = []

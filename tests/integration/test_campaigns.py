@@ -102,6 +102,11 @@ async def test_each_eligible_contact_gets_one_message_and_every_skip_says_why(
     assert len(rows) == 17
     assert {r["state"] for r in rows} == {"sent", "skipped"}
     assert {r["external_id"] for r in rows if r["reason"] == "no_consent"} == {"c21"}
+    history = (await client.get("/v1/attempts", params={"campaign": made["id"], "limit": 5})).json()
+    assert history["totals"] == {"attempts": 13, "accepted": 13, "rejected": 0}
+    assert len(history["data"]) == 5
+    assert history["data"][0]["campaign_id"] == made["id"]
+    assert history["data"][0]["accepted"] is True
     pdf = await client.get(f"/v1/campaigns/{made['id']}/report.pdf")
     assert pdf.status_code == 200
     assert pdf.content.startswith(b"%PDF-")
@@ -238,3 +243,11 @@ async def test_a_failing_provider_pauses_the_campaign_and_says_why(herald_with_w
     assert "above the 50% limit" in paused["state_reason"]
     assert "Internal Server Error" in paused["state_reason"], "the reason quotes the latest failure"
     assert paused["progress"]["queued"] > 0, "what had not been tried yet waits for a resume"
+    rejected = (await client.get("/v1/attempts", params={"campaign": made["id"], "accepted": "false"})).json()
+    assert rejected["totals"]["accepted"] == 0
+    assert rejected["totals"]["rejected"] >= 50
+    assert rejected["data"][0]["code"] == "500" or rejected["data"][0]["error"], rejected["data"][0]
+    exported = await client.get("/v1/attempts.csv", params={"campaign": made["id"]})
+    lines = exported.text.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("attempt_id,time,campaign_id,contact_id")
+    assert len(lines) - 1 >= rejected["totals"]["attempts"]

@@ -53,6 +53,21 @@ async def test_undelivered_carries_the_error_code(herald: Running) -> None:
     assert msg["reason"] == "30003"
 
 
+async def test_a_hard_bounce_suppresses_the_number_and_a_temporary_failure_does_not(herald: Running) -> None:
+    client, provider_id, mid = await _setup(herald)
+    assert await _callback(herald, provider_id, mid, "undelivered", ErrorCode="30003") == 204
+    assert (await client.get("/v1/suppressions", params={"address": "+14155550100"})).json()["blocked"] is False
+    bounced = (await client.post("/v1/messages", json={"channel": "sms", "to": "+14155550100", "body": "y"})).json()
+    assert await _callback(herald, provider_id, bounced["id"], "failed", ErrorCode="30005") == 204
+    msg = (await client.get(f"/v1/messages/{bounced['id']}")).json()
+    assert (msg["state"], msg["reason"]) == ("bounced", "30005")
+    check = (await client.get("/v1/suppressions", params={"address": "+14155550100"})).json()
+    assert check["blocked"] is True, check
+    assert "bounce" in str(check)
+    again = (await client.post("/v1/messages", json={"channel": "sms", "to": "+14155550100", "body": "z"})).json()
+    assert (again["state"], again["reason"]) == ("skipped", "suppressed")
+
+
 async def test_unsigned_or_tampered_callbacks_are_refused(herald: Running) -> None:
     client, provider_id, mid = await _setup(herald)
     assert await _callback(herald, provider_id, mid, "delivered", sign=False) == 403

@@ -28,7 +28,7 @@ from herald.providers.models import Provider
 from herald.queue.jobs import Lease
 
 log = structlog.get_logger(__name__)
-BATCH = 5000
+BATCH = 20_000
 WATCH_EVERY = timedelta(seconds=2)
 MIN_SAMPLE = 50
 """Sends to see before judging a campaign's error rate."""

@@ -19,7 +19,9 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    FromClause,
     Insert,
+    Integer,
     Select,
     String,
     case,
@@ -29,6 +31,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -69,67 +72,77 @@ def _address(spec: Spec) -> ColumnElement[Any]:
     return _c.phone if spec.channel == "sms" else _c.email
 
 
-def _entry(spec: Spec, marketing: bool) -> Select[Any]:
-    """The first suppression that blocks the address, in the policy's order: scope ``all`` before
+def _entry(spec: Spec) -> ColumnElement[Any]:
+    """The id of the first suppression that blocks the address, in the policy's order: scope ``all`` before
     ``marketing``, the workspace's suppression list before DNC lists, the oldest first."""
+    marketing = spec.classification in MARKETING
     applies = or_(_l.always.is_(True), _l.id.in_(list(spec.dnc_lists)) if spec.dnc_lists else false())
-    return (select(_s.scope).select_from(Suppression.__table__.join(DncList.__table__, _l.id == _s.list_id))
+    return (select(_s.id).select_from(Suppression.__table__.join(DncList.__table__, _l.id == _s.list_id))
             .where(_s.workspace_id == spec.workspace_id, _s.channel == spec.channel,
                    _s.address == _address(spec), applies, true() if marketing else _s.scope == "all")
             .order_by(case((_s.scope == "all", 0), else_=1), case((_l.kind == DNC, 1), else_=0), _s.created_at)
-            .limit(1))
+            .limit(1)).scalar_subquery()
 
 
-def _suppression(spec: Spec, marketing: bool) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    entry = _entry(spec, marketing)
-    detail = func.coalesce(literal(" (", String) + _s.reason + literal(")", String), "")
-    reason = entry.with_only_columns(case(
-        (_l.kind == DNC, func.substr(literal("dnc:", String) + _l.name, 1, 60)),
-        (_s.source.in_(("keyword", "unsubscribe")), "opted_out"), else_="suppressed")).scalar_subquery()
-    explanation = entry.with_only_columns(case(
-        (_l.kind == DNC, literal('Not sent: suppressed: dnc list "', String) + _l.name + literal('"', String)),
-        (_s.source.in_(("keyword", "unsubscribe")), literal("Not sent: opted_out: ", String) + _s.source + detail),
-        else_=literal("Not sent: suppressed: ", String) + _s.source + detail)).scalar_subquery()
-    return reason, explanation
-
-
-def _consent(spec: Spec) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+def facts(spec: Spec) -> list[ColumnElement[Any]]:
+    """What the rules read about each contact (selected from contacts): computed once per row in a
+    materialized CTE, so the suppression probe and the JSON reads are not repeated for every column."""
     purpose = spec.classification
-    if purpose in UNOPTABLE:
-        return null(), null()
-    granted = _c.consent[(purpose, "granted")].as_boolean()
-    source = func.coalesce(_c.consent[(purpose, "source")].as_string(), "contact")
-    withdrawn = granted.is_not(None) & (granted == false())
-    lacking = or_(granted.is_(None), granted == false()) if purpose in MARKETING else false()
-    reason = case((withdrawn, "opted_out"), (lacking, "no_consent"), else_=null())
-    explanation = case(
-        (withdrawn, literal(f"Not sent: opted_out: {purpose} consent withdrawn (", String) + source
-         + literal(")", String)),
-        (lacking, literal(f"Not sent: no_consent: the contact never gave {purpose} consent", String)),
-        else_=null())
-    return reason, explanation
+    optable = purpose not in UNOPTABLE
+    return [
+        _c.erased_at.is_not(None).label("erased"),
+        func.coalesce(_address(spec), "").label("address"),
+        _entry(spec).label("entry"),
+        (_granted(purpose) if optable else cast(null(), Integer)).label("granted"),
+        (_c.consent[(purpose, "source")].as_string() if optable else null()).label("granted_source"),
+    ]
 
 
-def decisions(spec: Spec) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    """``(reason, explanation)`` SQL expressions: both NULL when the message may go."""
-    address = _address(spec)
+def _granted(purpose: str) -> ColumnElement[Any]:
+    """1, 0 or NULL: the JSON boolean read alike on both databases (SQLite answers 1/0, PostgreSQL 'true')."""
+    text = cast(_c.consent[(purpose, "granted")].as_string(), String)
+    return case((text.in_(("true", "1")), literal_column("1")), (text.in_(("false", "0")), literal_column("0")),
+                else_=null())
+
+
+_es, _el = Suppression.__table__.alias("entry"), DncList.__table__.alias("entry_list")
+
+
+def decided(spec: Spec, known: Select[Any]) -> tuple[FromClause, ColumnElement[Any], ColumnElement[Any], Any]:
+    """``known`` selects :func:`facts` (and whatever else the caller needs); answers the FROM clause to select
+    from, the ``(reason, explanation)`` expressions (both NULL when the message may go), and the CTE."""
+    base = known.cte("facts").prefix_with("MATERIALIZED")
+    f = base.c
+    joined = base.outerjoin(_es, _es.c.id == f.entry).outerjoin(_el, _el.c.id == _es.c.list_id)
     what = "phone number" if spec.channel == "sms" else "email address"
-    marketing = spec.classification in MARKETING
-    s_reason, s_explanation = _suppression(spec, marketing)
-    c_reason, c_explanation = _consent(spec)
-    missing = or_(address.is_(None), address == "")
-    reason = func.coalesce(case((_c.erased_at.is_not(None), "erased"), (missing, "no_address"), else_=null()),
-                           s_reason, c_reason)
-    explanation = func.coalesce(case(
-        (_c.erased_at.is_not(None), "Not sent: erased: the contact's personal data was erased"),
-        (missing, f"Not sent: no_address: the contact has no {what}"), else_=null()), s_explanation, c_explanation)
-    return reason, explanation
+    purpose = spec.classification
+    opted = _es.c.source.in_(("keyword", "unsubscribe"))
+    detail = func.coalesce(literal(" (", String) + _es.c.reason + literal(")", String), "")
+    withdrawn = f.granted == 0
+    lacking = or_(f.granted.is_(None), f.granted == 0) if purpose in MARKETING else false()
+    reason = case(
+        (f.erased, "erased"), (f.address == "", "no_address"),
+        (f.entry.is_not(None), case((_el.c.kind == DNC, func.substr(literal("dnc:", String) + _el.c.name, 1, 60)),
+                                    (opted, "opted_out"), else_="suppressed")),
+        (withdrawn, "opted_out"), (lacking, "no_consent"), else_=null())
+    explanation = case(
+        (f.erased, "Not sent: erased: the contact's personal data was erased"),
+        (f.address == "", f"Not sent: no_address: the contact has no {what}"),
+        (f.entry.is_not(None), case(
+            (_el.c.kind == DNC, literal('Not sent: suppressed: dnc list "', String) + _el.c.name
+             + literal('"', String)),
+            (opted, literal("Not sent: opted_out: ", String) + _es.c.source + detail),
+            else_=literal("Not sent: suppressed: ", String) + _es.c.source + detail)),
+        (withdrawn, literal(f"Not sent: opted_out: {purpose} consent withdrawn (", String)
+         + func.coalesce(f.granted_source, "contact") + literal(")", String)),
+        (lacking, f"Not sent: no_consent: the contact never gave {purpose} consent"), else_=null())
+    return joined, reason, explanation, base
 
 
-def _member_key(dialect: str) -> ColumnElement[Any]:
+def _member_key(dialect: str, member_id: Any) -> ColumnElement[Any]:
     if dialect == "postgresql":
-        return func.lpad(cast(_lm.id, String), 10, "0")
-    return func.printf("%010d", _lm.id)
+        return func.lpad(cast(member_id, String), 10, "0")
+    return func.printf("%010d", member_id)
 
 
 def message_id_prefix(campaign_id: str) -> str:
@@ -137,10 +150,11 @@ def message_id_prefix(campaign_id: str) -> str:
 
 
 def _members(spec: Spec, list_id: str, priority: bool, after: int, upto: int, dedupe: bool) -> Select[Any]:
-    query = (select().select_from(ListMember.__table__.join(Contact.__table__, _c.id == _lm.contact_id))
+    query = (select(_lm.id.label("member_id"), _c.id.label("contact_id"), *facts(spec))
+             .select_from(ListMember.__table__.join(Contact.__table__, _c.id == _lm.contact_id))
              .where(_lm.list_id == list_id, _lm.priority.is_(priority), _lm.id > after, _lm.id <= upto))
     if dedupe:  # several lists: a contact in two of them gets one message
-        query = query.where(~exists().where(_seen.c.source_id == spec.campaign_id, _seen.c.contact_id == _c.id))
+        query = query.where(~exists().where(_seen.c.contact_id == _c.id, _seen.c.source_id == spec.campaign_id))
     return query
 
 
@@ -153,13 +167,14 @@ COLUMNS = ("id", "workspace_id", "source", "source_id", "source_item", "channel"
 def batch(spec: Spec, dialect: str, *, list_id: str, priority: bool, after: int, upto: int, dedupe: bool,
           due: datetime, now: datetime) -> Insert:
     """The members of ``list_id`` with ids in ``(after, upto]`` become message rows."""
-    reason, explanation = decisions(spec)
+    joined, reason, explanation, base = decided(spec, _members(spec, list_id, priority, after, upto, dedupe))
+    f = base.c
     blocked = reason.is_not(None)
-    rows = _members(spec, list_id, priority, after, upto, dedupe).with_only_columns(
-        literal(message_id_prefix(spec.campaign_id), String) + _member_key(dialect),
-        literal(spec.workspace_id, String), literal(SOURCE, String), literal(spec.campaign_id, String), _lm.id,
-        literal(spec.channel, String), literal(spec.provider_id, String), _c.id,
-        func.coalesce(_address(spec), ""), literal(spec.sender, String), literal(spec.classification, String),
+    rows = select(
+        literal(message_id_prefix(spec.campaign_id), String) + _member_key(dialect, f.member_id),
+        literal(spec.workspace_id, String), literal(SOURCE, String), literal(spec.campaign_id, String), f.member_id,
+        literal(spec.channel, String), literal(spec.provider_id, String), f.contact_id, f.address,
+        literal(spec.sender, String), literal(spec.classification, String),
         literal(PRIORITY_MEMBER if priority else PRIORITY), false(),
         literal(list(spec.dnc_lists), MESSAGES.c.dnc_lists.type) if spec.dnc_lists else null(),
         literal({}, MESSAGES.c.metadata.type), literal(spec.template_id, String), literal(spec.template_version),
@@ -167,24 +182,33 @@ def batch(spec: Spec, dialect: str, *, list_id: str, priority: bool, after: int,
         func.coalesce(explanation, literal(spec.queued_explanation, String)),
         literal(due, MESSAGES.c.due_at.type), literal(0), literal(now, MESSAGES.c.created_at.type),
         literal(now, MESSAGES.c.updated_at.type), case((blocked, literal(now, MESSAGES.c.final_at.type)), else_=null()),
-    )
+    ).select_from(joined).order_by(f.member_id)
     return insert(MESSAGES).from_select(list(COLUMNS), rows)
 
 
 def outcomes(spec: Spec, list_ids: Sequence[str]) -> Select[Any]:
     """The dry run: ``(reason, count)`` over the audience's distinct contacts (reason NULL: would be sent)."""
-    reason, _ = decisions(spec)
     audience = select(_lm.contact_id).where(_lm.list_id.in_(list(list_ids)))
-    return select(reason.label("reason"), func.count().label("n")).where(_c.id.in_(audience)).group_by(reason)
+    joined, reason, _, _ = decided(spec, select(_c.id.label("contact_id"), *facts(spec)).where(_c.id.in_(audience)))
+    return select(reason.label("reason"), func.count().label("n")).select_from(joined).group_by(reason)
+
+
+def reasons(spec: Spec, workspace_id: str) -> Select[Any]:
+    """``(contact id, reason)`` for every contact of a workspace (to hold these rules to the rule book)."""
+    joined, reason, _, base = decided(spec, select(_c.id.label("contact_id"), *facts(spec))
+                                      .where(_c.workspace_id == workspace_id))
+    return select(base.c.contact_id, reason).select_from(joined)
 
 
 def sample(spec: Spec, list_ids: Sequence[str], size: int) -> Select[Any]:
     """A few would-be recipients (priority rows first), with their list fields, for the dry run's renders."""
-    reason, _ = decisions(spec)
-    return (select(_lm.id, _lm.fields, _c.id).select_from(ListMember.__table__.join(Contact.__table__,
-                                                                                      _c.id == _lm.contact_id))
-            .where(_lm.list_id.in_(list(list_ids)), reason.is_(None))
-            .order_by(_lm.priority.desc(), _lm.id).limit(size))
+    known = (select(_lm.id.label("member_id"), _lm.fields, _c.id.label("contact_id"), _lm.priority, *facts(spec))
+             .select_from(ListMember.__table__.join(Contact.__table__, _c.id == _lm.contact_id))
+             .where(_lm.list_id.in_(list(list_ids))))
+    joined, reason, _, base = decided(spec, known)
+    f = base.c
+    return (select(f.member_id, f.fields, f.contact_id).select_from(joined).where(reason.is_(None))
+            .order_by(f.priority.desc(), f.member_id).limit(size))
 
 
 def range_end(list_id: str, priority: bool, after: int, size: int) -> Select[Any]:

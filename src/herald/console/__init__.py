@@ -4,7 +4,8 @@
 ``/console/static`` (the pinned htmx and our stylesheet; no CDN)."""
 
 from herald.console.audience import router as audience_router
+from herald.console.campaigns import router as campaigns_router
 from herald.console.routes import router
 from herald.console.views import STATIC_DIR
 
-__all__ = ["STATIC_DIR", "audience_router", "router"]
+__all__ = ["STATIC_DIR", "audience_router", "campaigns_router", "router"]

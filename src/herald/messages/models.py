@@ -30,14 +30,19 @@ class Message(Base):
         # instead of sorting every waiting message on each claim.
         Index("ix_messages_claim", text("priority DESC"), "due_at",
               sqlite_where=text(READY), postgresql_where=text(READY)),
-        Index(None, "state", "due_at"),
+        # Recovery finds the sends whose worker stopped answering; only rows being sent are in it, so the
+        # state changes of every other row never touch it.
+        Index("ix_messages_leased", "lease_until", sqlite_where=text(f"state = '{SENDING}'"),
+              postgresql_where=text(f"state = '{SENDING}'")),
         Index(None, "workspace_id", "id"),
-        Index(None, "provider_id", "provider_message_id"),
+        # Receipts find a message by the provider's id; rows not yet sent have none and stay out of it.
+        Index("ix_messages_provider_ref", "provider_id", "provider_message_id",
+              sqlite_where=text("provider_message_id IS NOT NULL"),
+              postgresql_where=text("provider_message_id IS NOT NULL")),
         # Threading a reply finds the latest message sent to its number.
         Index(None, "to_address"),
-        # A campaign's progress is counted from its messages; its fan-out skips contacts already planned.
+        # A campaign's progress is counted from its messages.
         Index(None, "source_id", "state", "reason"),
-        Index(None, "source_id", "contact_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

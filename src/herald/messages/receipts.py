@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.channels.base import Receipt
+from herald.contacts.normalize import address_key
 from herald.messages.models import (
     BOUNCED,
     COMPLAINED,
@@ -21,6 +22,7 @@ from herald.messages.models import (
     Message,
     MessageEvent,
 )
+from herald.suppressions import service as suppressions
 
 # How far along each state is; a receipt may only move a message to a higher rank.
 _RANK = {QUEUED: 0, RETRYING: 0, SENDING: 1, SENT: 2, DELIVERED: 3, UNDELIVERED: 3, BOUNCED: 3, COMPLAINED: 4}
@@ -39,6 +41,18 @@ async def find(session: AsyncSession, provider_id: str, receipt: Receipt) -> Mes
         select(Message).where(Message.provider_id == provider_id,
                               Message.provider_message_id == receipt.provider_message_id).limit(1)
     )
+
+
+async def suppress(session: AsyncSession, message: Message, receipt: Receipt) -> None:
+    """A hard bounce (the address cannot receive this channel) or a complaint puts the address on the
+    workspace suppression list, so no later send (a campaign's next wave, another campaign) tries it again."""
+    if message.state not in (BOUNCED, COMPLAINED):
+        return
+    target = await suppressions.workspace_list(session, message.workspace_id)
+    source = "bounce" if message.state == BOUNCED else "complaint"
+    await suppressions.add(session, target, [{
+        "channel": message.channel, "address": address_key(message.channel, message.to_address), "scope": "all",
+        "reason": (receipt.detail or source)[:500]}], source=source, actor=f"provider:{message.provider_id}")
 
 
 def apply(session: AsyncSession, message: Message, receipt: Receipt) -> bool:

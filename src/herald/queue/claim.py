@@ -83,7 +83,8 @@ async def recover(
     c = table.c
     stmt = (
         update(table)
-        .where(c.state == running_state, c.lease_until < now)
+        # Literal, so that a partial index over the running rows (``ix_messages_leased``) can serve it.
+        .where(text(f"state = '{running_state}'"), c.lease_until < now)
         .values(state=back_to, due_at=now, lease_until=None, updated_at=now, **(extra_values or {}))
         .returning(c.id)
     )

@@ -74,5 +74,6 @@ async def twilio_status(request: Request, session: SessionDep, state: StateDep, 
     if message is None:
         log.info("webhook.unknown_message", provider_id=provider_id)
         return Response(status_code=204)
-    receipts.apply(session, message, receipt)
+    if receipts.apply(session, message, receipt):
+        await receipts.suppress(session, message, receipt)
     return Response(status_code=204)

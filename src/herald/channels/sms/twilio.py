@@ -50,6 +50,8 @@ _STATES = {
     "canceled": "failed",
 }
 """Twilio MessageStatus -> Herald state; other statuses (queued, accepted, sending...) record nothing."""
+HARD_BOUNCES = frozenset({"30005", "30006"})
+"""Error codes that mean the number can never receive SMS (unknown handset, landline): a bounce, suppressed."""
 
 _ERROR_TEXT = {
     "30001": "Queue overflow",
@@ -323,6 +325,8 @@ def parse_status_callback(form: Mapping[str, str]) -> Receipt | None:
     if not sid or state is None:
         return None
     code = (form.get("ErrorCode") or "").strip() or None
+    if state in ("undelivered", "failed") and code in HARD_BOUNCES:
+        state = "bounced"
     detail = f"Twilio: {status}"
     if code:
         text = _ERROR_TEXT.get(code)

@@ -60,7 +60,13 @@ def upgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('source_id', sa.String(length=40), nullable=True))
         batch_op.add_column(sa.Column('source_item', sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f('ix_messages_source_id_contact_id'), ['source_id', 'contact_id'], unique=False)
+        batch_op.drop_index(batch_op.f('ix_messages_state_due_at'))
+        batch_op.drop_index(batch_op.f('ix_messages_provider_id_provider_message_id'))
+        batch_op.create_index('ix_messages_provider_ref', ['provider_id', 'provider_message_id'], unique=False,
+                              sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+                              postgresql_where=sa.text("provider_message_id IS NOT NULL"))
+        batch_op.create_index('ix_messages_leased', ['lease_until'], unique=False,
+                              sqlite_where=sa.text("state = 'sending'"), postgresql_where=sa.text("state = 'sending'"))
         batch_op.create_index(batch_op.f('ix_messages_source_id_state_reason'), ['source_id', 'state', 'reason'], unique=False)
 
 
@@ -68,7 +74,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_messages_source_id_state_reason'))
-        batch_op.drop_index(batch_op.f('ix_messages_source_id_contact_id'))
+        batch_op.drop_index('ix_messages_leased')
+        batch_op.drop_index('ix_messages_provider_ref')
+        batch_op.create_index(batch_op.f('ix_messages_provider_id_provider_message_id'),
+                              ['provider_id', 'provider_message_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_messages_state_due_at'), ['state', 'due_at'], unique=False)
         batch_op.drop_column('source_item')
         batch_op.drop_column('source_id')
 
