@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,8 @@ def test_start_a_campaign_and_watch_it_finish(tab: Tab, served: Served, tmp_path
 
     page, problems = tab.page, tab.problems
     with FakeTwilio(account_sid=SID, auth_token=AUTH, callbacks=False).running() as twilio:
-        asyncio.run(_draft(tmp_path, twilio.base_url))
+        with ThreadPoolExecutor(1) as pool:  # playwright's sync API holds this thread's event loop
+            pool.submit(asyncio.run, _draft(tmp_path, twilio.base_url)).result()
         page.goto(served.base + "/console/login")
         page.fill("#email", ADMIN_EMAIL)
         page.fill("#password", ADMIN_PASSWORD)
