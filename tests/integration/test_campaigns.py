@@ -9,6 +9,7 @@ import collections
 import csv
 import io
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -251,3 +252,30 @@ async def test_a_failing_provider_pauses_the_campaign_and_says_why(herald_with_w
     lines = exported.text.lstrip("\ufeff").splitlines()
     assert lines[0].startswith("attempt_id,time,campaign_id,contact_id")
     assert len(lines) - 1 >= rejected["totals"]["attempts"]
+
+
+async def test_a_scheduled_campaign_waits_for_its_time_and_counts_the_audience_then(
+        herald_with_worker: Running, fake: FakeTwilio) -> None:
+    client = await herald_with_worker.authed()
+    await add_twilio(client, fake)
+    lst = await make_list(client, "L", [person(i, fields={"text": f"msg {i}"}) for i in range(3)])
+    start_at = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+    made = await campaign(client, lists=[lst["id"]], message_column="text", classification="service",
+                          start_at=start_at)
+    scheduled = await act(client, made["id"], "start")
+    assert scheduled["state"] == "scheduled"
+    late = await client.post(f"/v1/lists/{lst['id']}/members",
+                             json={"members": [person(9, fields={"text": "msg 9"})]})
+    assert late.status_code == 200
+    await asyncio.sleep(1)
+    assert fake.messages == [], "nothing goes before start_at"
+    done = await until(client, made["id"], ended, timeout=30)
+    assert done["state"] == "completed"
+    assert done["progress"]["total"] == 4
+    assert sorted(m["body"] for m in fake.messages) == ["msg 0", "msg 1", "msg 2", "msg 9"]
+    other = await campaign(client, name="Later", lists=[lst["id"]], message_column="text",
+                           classification="service", start_at=(datetime.now(UTC) + timedelta(hours=1)).isoformat())
+    await act(client, other["id"], "start")
+    stopped = await act(client, other["id"], "stop")
+    assert stopped["state"] == "stopped"
+    assert stopped["progress"]["planned"] == 0

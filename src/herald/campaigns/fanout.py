@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from herald.campaigns import planner, progress
 from herald.campaigns.models import CAMPAIGNS, COMPLETED, RUNNING, SCHEDULED, Campaign
-from herald.campaigns.service import hold
+from herald.campaigns.service import audience_size, hold
 from herald.db.session import reading, write_lock
 from herald.messages.models import FAILED, MESSAGES, QUEUED, RETRYING, SENDING
 from herald.providers.models import Provider
@@ -42,12 +42,15 @@ async def run(engine: AsyncEngine, job: Row[Any], lease: Lease) -> datetime | No
         c = await session.get(Campaign, campaign_id)
         if c is None or c.state not in (SCHEDULED, RUNNING):
             return None  # ended, paused (resuming wakes this job again) or deleted
-        if c.state == SCHEDULED:
+        if c.state == SCHEDULED:  # its start time came: count the audience as it is now
             now = datetime.now(UTC)
             c.state, c.started_at, c.updated_at = RUNNING, now, now
+            c.total = await audience_size(session, c.list_ids)
         provider = await session.get(Provider, c.provider_id) if c.provider_id else None
         via = f"{provider.kind} ({provider.name})" if provider else "its provider"
     if not c.planned_all:
+        if engine.dialect.name == "postgresql" and not c.checkpoint.get("after"):
+            await _analyze(engine)
         spec = planner.Spec(
             campaign_id=c.id, workspace_id=c.workspace_id, channel=c.channel, classification=c.classification,
             dnc_lists=tuple(c.dnc_lists or ()), provider_id=c.provider_id, sender=c.sender,
@@ -56,6 +59,14 @@ async def run(engine: AsyncEngine, job: Row[Any], lease: Lease) -> datetime | No
         if not await _plan(engine, c, spec, lease):
             return None
     return await _watch(engine, c, lease)
+
+
+async def _analyze(engine: AsyncEngine) -> None:
+    """PostgreSQL plans each batch from its statistics; tables just filled by an import (or never analysed)
+    would get plans that scan them whole for every batch."""
+    async with engine.connect() as conn:
+        await conn.execute(text("ANALYZE contacts, list_members, suppressions"))
+        await conn.commit()
 
 
 async def _plan(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: Lease) -> bool:
@@ -70,6 +81,8 @@ async def _plan(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: Lea
             await lease.keep(conn)
             if await conn.scalar(select(_k.state).where(_k.id == c.id)) != RUNNING:
                 return False
+            if dialect == "postgresql":  # compiling this statement each batch cost more than running parts of it
+                await conn.execute(text("SET LOCAL jit = off"))
             upto = await conn.scalar(planner.range_end(list_id, priority, after, BATCH))
             if upto is None:
                 step, after = step + 1, 0

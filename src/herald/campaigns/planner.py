@@ -152,7 +152,7 @@ def message_id_prefix(campaign_id: str) -> str:
 def _members(spec: Spec, list_id: str, priority: bool, after: int, upto: int, dedupe: bool) -> Select[Any]:
     query = (select(_lm.id.label("member_id"), _c.id.label("contact_id"), *facts(spec))
              .select_from(ListMember.__table__.join(Contact.__table__, _c.id == _lm.contact_id))
-             .where(_lm.list_id == list_id, _lm.priority.is_(priority), _lm.id > after, _lm.id <= upto))
+             .where(_lm.list_id == list_id, _lm.priority == priority, _lm.id > after, _lm.id <= upto))
     if dedupe:  # several lists: a contact in two of them gets one message
         query = query.where(~exists().where(_seen.c.contact_id == _c.id, _seen.c.source_id == spec.campaign_id))
     return query
@@ -182,7 +182,9 @@ def batch(spec: Spec, dialect: str, *, list_id: str, priority: bool, after: int,
         func.coalesce(explanation, literal(spec.queued_explanation, String)),
         literal(due, MESSAGES.c.due_at.type), literal(0), literal(now, MESSAGES.c.created_at.type),
         literal(now, MESSAGES.c.updated_at.type), case((blocked, literal(now, MESSAGES.c.final_at.type)), else_=null()),
-    ).select_from(joined).order_by(f.member_id)
+    ).select_from(joined)
+    if dialect == "sqlite":  # rows in id order keep SQLite's b-tree inserts at the right-hand edge
+        rows = rows.order_by(f.member_id)
     return insert(MESSAGES).from_select(list(COLUMNS), rows)
 
 
@@ -213,6 +215,6 @@ def sample(spec: Spec, list_ids: Sequence[str], size: int) -> Select[Any]:
 
 def range_end(list_id: str, priority: bool, after: int, size: int) -> Select[Any]:
     """The member id that closes the next batch of ``size`` members after ``after`` (NULL: none left)."""
-    ids = (select(_lm.id).where(_lm.list_id == list_id, _lm.priority.is_(priority), _lm.id > after)
+    ids = (select(_lm.id).where(_lm.list_id == list_id, _lm.priority == priority, _lm.id > after)
            .order_by(_lm.id).limit(size).subquery())
     return select(func.max(ids.c.id))
