@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # Dispatcher
     worker_concurrency: int = Field(default=200, ge=1, le=5000)
     claim_batch: int = Field(default=200, ge=1, le=5000)
+    campaign_plan_batch: int = Field(default=20_000, ge=100, le=100_000,
+                                     description="Recipients a campaign plans per committed batch")
     lease_seconds: float = Field(default=60.0, ge=5)
     poll_interval: float = Field(default=0.25, gt=0)
     max_attempts: int = Field(default=6, ge=1, le=50)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,7 +38,9 @@ class Worker:
                                      links=Links(keyring, settings.effective_public_url)),
         )
         # Long jobs renew their lease at every batch, so a worker killed mid-job is replaced within one lease.
-        self.jobs = JobRunner(engine, long_handlers={imports.JOB_KIND: runner.run, CAMPAIGN_JOB: fanout.run},
+        self.jobs = JobRunner(engine, long_handlers={
+            imports.JOB_KIND: runner.run,
+            CAMPAIGN_JOB: functools.partial(fanout.run, batch=settings.campaign_plan_batch)},
                               lease_seconds=settings.lease_seconds, poll_interval=min(1.0, settings.poll_interval * 4))
         self.stop = asyncio.Event()
         self.database_url = settings.effective_database_url

@@ -32,9 +32,9 @@ from tests.acceptance import helpers
 
 pytestmark = pytest.mark.slow
 SID, AUTH = "AC" + "8" * 32, "campaign-crash-token"
-FULL = int(os.environ.get("HERALD_CRASH_RECIPIENTS", "50000"))
-SHORT = 10_000
-"""50,000 recipients on SQLite (the default deployment, one writer) and the same kills over 10,000 on
+FULL = int(os.environ.get("HERALD_CRASH_RECIPIENTS", "25000"))
+SHORT = 5_000
+"""25,000 recipients on SQLite (the default deployment, one writer) and the same kills over 5,000 on
 PostgreSQL keep the suite within its time; HERALD_CRASH_RECIPIENTS=100000 runs the issue's full size."""
 CONCURRENCY = 100
 
@@ -80,7 +80,7 @@ def test_kill_9_three_times_during_a_campaign(tmp_path: Path, db_url: str) -> No
     port = helpers.free_port()
     env = helpers.herald_env(tmp_path, db_url, port, HERALD_LEASE_SECONDS="5",
                              HERALD_WORKER_CONCURRENCY=str(CONCURRENCY), HERALD_CLAIM_BATCH="100",
-                             HERALD_POLL_INTERVAL="0.05")
+                             HERALD_POLL_INTERVAL="0.05", HERALD_CAMPAIGN_PLAN_BATCH="2000")
     settings = Settings(database_url=db_url, var_dir=tmp_path / "var", secret_key=env["HERALD_SECRET_KEY"])
     total = FULL if db_url.startswith("sqlite") else SHORT
     with FakeTwilio(account_sid=SID, auth_token=AUTH, callbacks=False).running() as twilio:

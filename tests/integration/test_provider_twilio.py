@@ -344,7 +344,11 @@ def test_signature_accepts_explicit_default_port():
         ),
         (
             {"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30005"},
-            Receipt("SM1", "undelivered", "30005", "Twilio: undelivered (30005 Unknown destination handset)"),
+            Receipt("SM1", "bounced", "30005", "Twilio: undelivered (30005 Unknown destination handset)"),
+        ),
+        (  # the handset is off or out of reach: temporary, not a bounce
+            {"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "30003"},
+            Receipt("SM1", "undelivered", "30003", "Twilio: undelivered (30003 Unreachable destination handset)"),
         ),
         (
             {"MessageSid": "SM1", "MessageStatus": "undelivered", "ErrorCode": "63016"},

@@ -35,7 +35,7 @@ MIN_SAMPLE = 50
 _k = CAMPAIGNS.c
 
 
-async def run(engine: AsyncEngine, job: Row[Any], lease: Lease) -> datetime | None:
+async def run(engine: AsyncEngine, job: Row[Any], lease: Lease, *, batch: int = BATCH) -> datetime | None:
     campaign_id = job.payload["campaign_id"]
     async with write_lock(engine), AsyncSession(engine, expire_on_commit=False) as session, session.begin():
         await lease.keep(await session.connection())
@@ -56,7 +56,7 @@ async def run(engine: AsyncEngine, job: Row[Any], lease: Lease) -> datetime | No
             dnc_lists=tuple(c.dnc_lists or ()), provider_id=c.provider_id, sender=c.sender,
             template_id=c.template_id, template_version=c.template_version,
             queued_explanation=f'Planned by campaign "{c.name}"; it will go out through {via}.')
-        if not await _plan(engine, c, spec, lease):
+        if not await _plan(engine, c, spec, lease, batch):
             return None
     return await _watch(engine, c, lease)
 
@@ -69,7 +69,7 @@ async def _analyze(engine: AsyncEngine) -> None:
         await conn.commit()
 
 
-async def _plan(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: Lease) -> bool:
+async def _plan(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: Lease, batch: int) -> bool:
     """Plan batch after batch from the checkpoint; answer whether the whole audience is planned."""
     steps = [(True, lid) for lid in c.list_ids] + [(False, lid) for lid in c.list_ids]
     step, after = int(c.checkpoint.get("step", 0)), int(c.checkpoint.get("after", 0))
@@ -83,7 +83,7 @@ async def _plan(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: Lea
                 return False
             if dialect == "postgresql":  # compiling this statement each batch cost more than running parts of it
                 await conn.execute(text("SET LOCAL jit = off"))
-            upto = await conn.scalar(planner.range_end(list_id, priority, after, BATCH))
+            upto = await conn.scalar(planner.range_end(list_id, priority, after, batch))
             if upto is None:
                 step, after = step + 1, 0
             else:
