@@ -81,8 +81,12 @@ async def _plan(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: Lea
             await lease.keep(conn)
             if await conn.scalar(select(_k.state).where(_k.id == c.id)) != RUNNING:
                 return False
-            if dialect == "postgresql":  # compiling this statement each batch cost more than running parts of it
+            if dialect == "postgresql":
+                # JIT-compiling this statement each batch cost more than running parts of it; and a batch reads
+                # a few thousand contacts by key, where a hash join would scan the whole contacts table.
                 await conn.execute(text("SET LOCAL jit = off"))
+                await conn.execute(text("SET LOCAL enable_hashjoin = off"))
+                await conn.execute(text("SET LOCAL enable_mergejoin = off"))
             upto = await conn.scalar(planner.range_end(list_id, priority, after, batch))
             if upto is None:
                 step, after = step + 1, 0
