@@ -19,7 +19,7 @@ from herald.auth.tokens import Principal
 from herald.campaigns import exports, service
 from herald.campaigns.models import DRAFT, ENDED, Campaign
 from herald.campaigns.preview import preview
-from herald.campaigns.progress import counts
+from herald.campaigns.progress import STATES_OF, counts
 from herald.campaigns.schemas import (
     CampaignIn,
     CampaignOut,
@@ -41,10 +41,6 @@ Writer = Annotated[Principal, Depends(require("campaigns:write"))]
 Ref = Annotated[str, Path(max_length=200, description="Campaign id or name")]
 EVENT_EVERY = 1.0
 _m = MESSAGES.c
-# The recipient filter's names: the progress counters, each covering one or more message states.
-_STATES = {"queued": ("queued", "retrying"), "sending": ("sending",), "sent": ("sent",),
-           "delivered": ("delivered", "complained"), "undelivered": ("undelivered", "bounced"),
-           "failed": ("failed", "expired"), "skipped": ("skipped",), "cancelled": ("cancelled",)}
 
 
 async def _out(session: SessionDep, c: Campaign) -> CampaignOut:
@@ -153,17 +149,17 @@ async def events(ref: Ref, session: SessionDep, principal: Reader, state: StateD
 
 @router.get("/{ref}/recipients", response_model=RecipientPage, summary="Each recipient's outcome, filterable")
 async def recipients(ref: Ref, session: SessionDep, principal: Reader,
-                     state: Annotated[str | None, Query(description=", ".join(_STATES))] = None,
+                     state: Annotated[str | None, Query(description=", ".join(STATES_OF))] = None,
                      reason: Annotated[str | None, Query(max_length=60)] = None,
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                      cursor: Annotated[str | None, Query(max_length=80)] = None) -> RecipientPage:
     c = await service.get(session, principal.workspace_id, ref)
     query = select(MESSAGES).where(_m.source_id == c.id)
     if state:
-        if state not in _STATES:
-            raise errors.Invalid(f"Unknown state {state!r}; use one of {', '.join(_STATES)}.",
+        if state not in STATES_OF:
+            raise errors.Invalid(f"Unknown state {state!r}; use one of {', '.join(STATES_OF)}.",
                                  code="unknown_state", field="state")
-        query = query.where(_m.state.in_(_STATES[state]))
+        query = query.where(_m.state.in_(STATES_OF[state]))
     if reason:
         query = query.where(_m.reason == reason)
     if cursor:

@@ -5,7 +5,6 @@ same services as the API (so the same checks and the same 409s), with a live pro
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rich.console import Console
@@ -23,9 +22,6 @@ from herald.db.session import make_sessionmaker as sessions
 from herald.db.session import reading, unit_of_work, write_lock
 
 ACTOR = "cli"
-Action = Callable[[AsyncSession, Campaign, str], Awaitable[Campaign]]
-ACTIONS: dict[str, Action] = {"start": service.start, "pause": service.pause, "resume": service.resume,
-                              "stop": service.stop}
 
 
 async def _workspace(session: AsyncSession, workspace_id: str | None) -> str:
@@ -52,7 +48,7 @@ async def create(engine: AsyncEngine, console: Console, workspace_id: str | None
 async def act(engine: AsyncEngine, console: Console, workspace_id: str | None, ref: str, action: str) -> None:
     async with write_lock(engine), unit_of_work(sessions(engine)) as session:
         c = await service.get(session, await _workspace(session, workspace_id), ref)
-        c = await ACTIONS[action](session, c, ACTOR)
+        c = await service.ACTIONS[action](session, c, ACTOR)
         state, reason = c.state, c.state_reason
     console.print(f"Campaign {c.name!r} is now {state}" + (f": {reason}" if reason else "."))
 

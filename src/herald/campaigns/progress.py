@@ -31,6 +31,8 @@ _COUNTER = {QUEUED: "queued", RETRYING: "queued", SENDING: "sending", SENT: "sen
             UNDELIVERED: "undelivered", BOUNCED: "undelivered", COMPLAINED: "delivered", FAILED: "failed",
             EXPIRED: "failed", SKIPPED: "skipped", CANCELLED: "cancelled"}
 FIELDS = ("queued", "sending", "sent", "delivered", "failed", "skipped", "cancelled", "undelivered")
+STATES_OF = {field: tuple(s for s, counter in _COUNTER.items() if counter == field) for field in FIELDS}
+"""The message states each counter covers (the recipients filter uses the counters' names)."""
 PROVIDER_FAILURES_EXCLUDE = frozenset({"render_error", "empty_message", "too_many_segments", "body_too_large"})
 
 

@@ -253,5 +253,9 @@ async def _wake_job(conn: AsyncConnection, c: Campaign) -> None:
                                   workspace_id=c.workspace_id, max_attempts=100)
 
 
+ACTIONS = {"start": start, "pause": pause, "resume": resume, "stop": stop}
+"""The actions by name, for the CLI and the console."""
+
+
 async def progress(db: AsyncSession | AsyncConnection, c: Campaign) -> dict[str, Any]:
     return await counts(db, c.id, c.total)

@@ -57,9 +57,8 @@ async def campaign_action(session: SessionDep, state: StateDep, signed: routes.S
     routes._require_sender(signed)
     routes._check_csrf(state, signed, csrf)
     c = await service.get(session, signed.user.workspace_id, campaign_id)
-    act = {"start": service.start, "pause": service.pause, "resume": service.resume, "stop": service.stop}[action]
     try:
-        await act(session, c, signed.user.email)
+        await service.ACTIONS[action](session, c, signed.user.email)
     except errors.Conflict as exc:
         return views.render("error.html", routes._page(signed, "campaigns", title="Not now", detail=exc.detail),
                             status=409)
