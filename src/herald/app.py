@@ -18,6 +18,7 @@ from herald.contacts import api as contacts_api
 from herald.crypto import Keyring
 from herald.db.session import make_engine, make_sessionmaker
 from herald.deps import AppState
+from herald.events import api as events_api
 from herald.imports import api as imports_api
 from herald.inbound import api as inbound_api
 from herald.limits import BodyLimit
@@ -31,6 +32,7 @@ from herald.suppressions import api as suppressions_api
 from herald.templates import api as templates_api
 from herald.templates.liquid import Renderer
 from herald.tools import api as tools_api
+from herald.triggers import api as triggers_api
 from herald.unsubscribe import api as unsubscribe_api
 from herald.webhooks import api as webhooks_api
 from herald.worker import Worker
@@ -71,7 +73,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
                    providers_api.router, tools_api.router, webhooks_api.router, health.router,
                    audit_api.router, unsubscribe_api.router, contacts_api.router, lists_api.router,
                    imports_api.router, suppressions_api.router, inbound_api.router, campaigns_api.router,
-                   attempts_api.router):
+                   attempts_api.router, events_api.types_router, events_api.router, triggers_api.router):
         app.include_router(router)
     app.include_router(console.router, include_in_schema=False)
     app.include_router(console.audience_router, include_in_schema=False)

@@ -12,6 +12,7 @@ from herald.campaigns.delivery import CampaignDelivery
 from herald.campaigns.models import JOB_KIND as CAMPAIGN_JOB
 from herald.channels.base import ProviderContext
 from herald.crypto import Keyring
+from herald.db.session import make_sessionmaker
 from herald.imports import runner
 from herald.imports import service as imports
 from herald.messages.service import Links
@@ -23,6 +24,9 @@ from herald.queue.jobs import JobRunner
 from herald.queue.retry import RetryPolicy
 from herald.settings import Settings
 from herald.templates.liquid import Renderer
+from herald.triggers.models import TIMER_JOB
+from herald.triggers.sending import SendContext
+from herald.triggers.timers import TimerRunner
 
 
 class Worker:
@@ -41,14 +45,20 @@ class Worker:
         self.jobs = JobRunner(engine, long_handlers={
             imports.JOB_KIND: runner.run,
             CAMPAIGN_JOB: functools.partial(fanout.run, batch=settings.campaign_plan_batch)},
-                              lease_seconds=settings.lease_seconds, poll_interval=min(1.0, settings.poll_interval * 4))
+                              lease_seconds=settings.lease_seconds, poll_interval=min(1.0, settings.poll_interval * 4),
+                              leave=(TIMER_JOB,))
+        # Journey timers have their own loop: a long fan-out must never hold back a two-minute reminder.
+        self.timers = TimerRunner(engine, make_sessionmaker(engine), SendContext(
+            Renderer(output_limit=settings.template_output_limit), settings.sms_max_segments,
+            Links(keyring, settings.effective_public_url)), poll_interval=settings.poll_interval, on_sent=self.wake)
         self.stop = asyncio.Event()
         self.database_url = settings.effective_database_url
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"),
-                       asyncio.create_task(self.jobs.run(self.stop), name="jobs")]
+                       asyncio.create_task(self.jobs.run(self.stop), name="jobs"),
+                       asyncio.create_task(self.timers.run(self.stop), name="timers")]
         if self.database_url.startswith("postgresql"):
             self._tasks.append(asyncio.create_task(notify.listen(self.database_url, self.wake, self.stop),
                                                    name="listen"))

@@ -15,5 +15,10 @@ SCOPES = {
     "audit:read": "Read the audit log",
     "campaigns:read": "Read campaigns, their progress, recipients and reports; dry-run them",
     "campaigns:write": "Create, change, start, pause, resume and stop campaigns",
+    "events:write": "Send business events (they start, resume and end journeys)",
+    "events:read": "Read event types and stored events",
+    "event_types:write": "Create, change and delete event types",
+    "triggers:read": "Read triggers, their statistics and journey runs",
+    "triggers:write": "Create, change, activate and delete triggers",
 }
 ALL = tuple(SCOPES)

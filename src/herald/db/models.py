@@ -4,6 +4,7 @@ from herald.auth.models import ApiClient, AuditLog, ConsoleUser, Workspace
 from herald.campaigns.models import Campaign
 from herald.contacts.models import Contact
 from herald.db.base import Base
+from herald.events.models import Event, EventType
 from herald.imports.models import Import, ImportChunk, ImportFailure
 from herald.inbound.models import InboundMessage
 from herald.lists.models import ContactList, ListMember
@@ -12,6 +13,7 @@ from herald.providers.models import Provider
 from herald.queue.models import Job
 from herald.suppressions.models import DncList, Suppression
 from herald.templates.models import Template, TemplateVersion
+from herald.triggers.models import JourneyRun, Trigger
 
 __all__ = [
     "ApiClient",
@@ -23,12 +25,15 @@ __all__ = [
     "Contact",
     "ContactList",
     "DncList",
+    "Event",
+    "EventType",
     "IdempotencyKey",
     "Import",
     "ImportChunk",
     "ImportFailure",
     "InboundMessage",
     "Job",
+    "JourneyRun",
     "ListMember",
     "Message",
     "MessageContent",
@@ -37,5 +42,6 @@ __all__ = [
     "Suppression",
     "Template",
     "TemplateVersion",
+    "Trigger",
     "Workspace",
 ]

@@ -65,7 +65,7 @@ async def pick_provider(session: AsyncSession, workspace_id: str, channel: str, 
 
 async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, source: str = "api",
                  renderer: Renderer | None = None, sms_max_segments: int = 10, actor: str = "api",
-                 links: Links | None = None) -> Message:
+                 links: Links | None = None, source_id: str | None = None) -> Message:
     """Validate, render and queue one message. A template that fails to render for this recipient (a
     missing variable, a limit) gives a message that is stored as ``failed`` with reason ``render_error``:
     it is never sent half-rendered. A recipient the rules block (consent, suppressions, DNC lists) gives a
@@ -94,7 +94,7 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
     dnc_lists = await plan.dnc_selection(session, workspace.id, req.dnc_lists)
     provider = await pick_provider(session, workspace.id, req.channel, req.provider)
     message = Message(
-        id=ids.new_id("msg"), workspace_id=workspace.id, source=source, channel=req.channel,
+        id=ids.new_id("msg"), workspace_id=workspace.id, source=source, source_id=source_id, channel=req.channel,
         provider_id=provider.id, contact_id=who.contact.id if who.contact else None, to_address=who.address,
         sender=req.sender, classification=req.classification, priority=req.priority, override=req.override,
         dnc_lists=dnc_lists or None, meta=req.metadata, state=QUEUED, due_at=due, expires_at=expires_at,

@@ -38,16 +38,18 @@ async def claim(
     order_by: Sequence[ColumnElement[Any]] = (),
     returning: Sequence[ColumnElement[Any]] = (),
     sqlite_index: str | None = None,
+    where: ColumnElement[bool] | None = None,
 ) -> tuple[str, list[Row[Any]]]:
     """Lease up to ``limit`` due rows; answer the lease token and the rows (``returning`` columns).
 
     ``sqlite_index`` names a partial index over :data:`READY` in claim order; SQLite's planner, without
-    statistics, would otherwise sort every waiting row on each claim."""
+    statistics, would otherwise sort every waiting row on each claim. ``where`` narrows the rows (a runner
+    that leaves some kinds of job to another)."""
     c = table.c
     token = new_token()
     ready = (
         select(c.id)
-        .where(text(READY), c.due_at <= now)
+        .where(text(READY), c.due_at <= now, *(() if where is None else (where,)))
         .order_by(*order_by, c.due_at)
         .limit(limit)
     )

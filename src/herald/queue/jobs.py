@@ -88,8 +88,11 @@ PERIODIC = ("purge_idempotency_keys",)
 class JobRunner:
     def __init__(self, engine: AsyncEngine, handlers: Mapping[str, Handler] | None = None, *,
                  long_handlers: Mapping[str, LongHandler] | None = None, lease_seconds: float = 300.0,
-                 poll_interval: float = 1.0, retry: RetryPolicy | None = None) -> None:
+                 poll_interval: float = 1.0, retry: RetryPolicy | None = None,
+                 leave: tuple[str, ...] = ()) -> None:
+        """``leave``: job kinds another runner takes (journey timers have their own)."""
         self.engine = engine
+        self.leave = leave
         self.handlers = dict(handlers or HANDLERS)
         self.long_handlers = dict(long_handlers or {})
         self.lease_seconds = lease_seconds
@@ -119,7 +122,8 @@ class JobRunner:
         async with write_lock(self.engine), self.engine.begin() as conn:
             await claims.recover(conn, _j, now=now, running_state="running")
             token, rows = await claims.claim(conn, _j, now=now, limit=limit, lease_seconds=self.lease_seconds,
-                                             running_state="running", returning=tuple(_j.c))
+                                             running_state="running", returning=tuple(_j.c),
+                                             where=_j.c.kind.not_in(self.leave) if self.leave else None)
         for row in rows:
             await self._run(row, token)
         return len(rows)

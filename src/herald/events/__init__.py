@@ -1,0 +1,1 @@
+"""Business events: their types (with optional payload schemas) and the events themselves."""

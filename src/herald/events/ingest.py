@@ -1,0 +1,156 @@
+"""Accepting events: check every one (type, payload schema, contact reference, time), store them, and act on
+them in the same transaction (:mod:`herald.triggers.matching`). A batch is all or nothing: one bad event
+refuses the batch with the path of each error (``events[3].payload.amount``), and nothing is stored.
+
+An idempotency key makes a retry safe: the same key again answers the first event (``duplicate: true``) and
+changes nothing; the same key with another type, contact or payload is refused (409)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald import errors, ids, pagination
+from herald.auth.models import Workspace
+from herald.contacts import bulk, fields
+from herald.contacts.models import Contact
+from herald.events import payloads
+from herald.events import service as types
+from herald.events.models import EVENTS, Event
+from herald.events.schemas import EventIn, EventOut
+from herald.triggers import matching
+from herald.triggers.engine import Context, Happened
+from herald.triggers.sending import SendContext
+
+FUTURE_TOLERANCE = timedelta(minutes=5)
+KEYS = ("external_id", "email", "phone")
+
+
+def to_out(e: Event | dict[str, Any], *, duplicate: bool = False, triggers: list[str] | None = None,
+           runs: list[str] | None = None) -> EventOut:
+    get = e.get if isinstance(e, dict) else lambda k: getattr(e, k)
+    return EventOut(id=get("id"), type=get("type"), contact_id=get("contact_id"), payload=get("payload"),
+                    occurred_at=get("occurred_at"), received_at=get("received_at"),
+                    idempotency_key=get("idempotency_key"), duplicate=duplicate, triggers=triggers or [],
+                    runs=runs or [])
+
+
+async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventIn], *, ctx: SendContext,
+                 batch: bool, now: datetime | None = None) -> list[EventOut]:
+    now = now or datetime.now(UTC)
+    def prefix(i: int) -> str:
+        return f"events[{i}]." if batch else ""
+
+    when = [_occurred(item, now, prefix(i)) for i, item in enumerate(items)]
+    await _check(session, workspace.id, items, prefix)
+    keys = {i.idempotency_key for i in items if i.idempotency_key}
+    earlier = {e.idempotency_key: e for e in (await session.scalars(select(Event).where(
+        Event.workspace_id == workspace.id, Event.idempotency_key.in_(keys)))).all()} if keys else {}
+    fresh = [i for i, item in enumerate(items) if not item.idempotency_key or item.idempotency_key not in earlier]
+    found = await _contacts(session, workspace, [items[i] for i in fresh], [prefix(i) for i in fresh])
+    contact_ids = {fresh[j]: contact_id for j, contact_id in found.items()}
+    outs: dict[int, EventOut] = {}
+    rows: list[tuple[int, dict[str, Any]]] = []
+    by_key: dict[str, dict[str, Any]] = {}
+    for i, item in enumerate(items):
+        key = item.idempotency_key
+        first: Event | dict[str, Any] | None = (earlier.get(key) or by_key.get(key)) if key else None
+        if first is not None:
+            _same(first, item, contact_ids.get(i), f"{prefix(i)}idempotency_key")
+            outs[i] = to_out(first, duplicate=True)
+            continue
+        row: dict[str, Any] = {"id": ids.new_id("ev"), "workspace_id": workspace.id, "type": item.type,
+               "contact_id": contact_ids[i], "payload": item.payload, "occurred_at": when[i], "received_at": now,
+               "idempotency_key": key}
+        rows.append((i, row))
+        if key:
+            by_key[key] = row
+    if rows:
+        await session.execute(insert(EVENTS), [row for _, row in rows])
+    engine_ctx = Context(session, workspace, ctx, now)
+    for i, row in rows:
+        happened = Happened(row["id"], row["type"], row["contact_id"], row["payload"], row["occurred_at"])
+        matched, runs = await matching.on_event(engine_ctx, happened)
+        outs[i] = to_out(row, triggers=matched, runs=runs)
+    return [outs[i] for i in range(len(items))]
+
+
+def _occurred(item: EventIn, now: datetime, prefix: str) -> datetime:
+    if item.occurred_at is None:
+        return now
+    when = pagination.aware(item.occurred_at, f"{prefix}occurred_at")
+    assert when is not None
+    if when > now + FUTURE_TOLERANCE:
+        raise errors.Invalid(f"{prefix}occurred_at is in the future ({when.isoformat()}); send it when it happens.",
+                             code="occurred_in_future", field=f"{prefix}occurred_at")
+    return when
+
+
+async def _check(session: AsyncSession, workspace_id: str, items: list[EventIn], prefix: Callable[[int], str]) -> None:
+    known = await types.by_names(session, workspace_id, {i.type for i in items})
+    problems: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        t = known.get(item.type)
+        if t is None:
+            problems.append({"field": f"{prefix(i)}type", "code": "unknown_event_type",
+                             "message": f"No event type {item.type!r}; create it under /v1/event-types."})
+        else:
+            problems += payloads.problems(t.schema, item.payload, prefix=f"{prefix(i)}payload")
+        ref = item.contact
+        if not (ref.id or any(getattr(ref, k) for k in KEYS)):
+            problems.append({"field": f"{prefix(i)}contact", "code": "contact_required",
+                             "message": "Name the contact by id, external_id, email or phone."})
+    if problems:
+        first = problems[0]
+        raise errors.Invalid(f"{first['field']}: {first['message']}", code=first["code"], errors=problems)
+
+
+def _same(first: Event | dict[str, Any], item: EventIn, contact_id: str | None, field: str) -> None:
+    get = first.get if isinstance(first, dict) else lambda k: getattr(first, k)
+    if get("type") != item.type or get("payload") != item.payload or (
+            contact_id is not None and get("contact_id") != contact_id):
+        raise errors.Conflict(f"Idempotency key {item.idempotency_key!r} was used for another event "
+                              f"({get('id')}); use a new key for a new event.", code="idempotency_conflict",
+                              field=field)
+
+
+async def _contacts(session: AsyncSession, workspace: Workspace, items: list[EventIn],
+                    prefixes: list[str]) -> dict[int, str]:
+    """The contact of each item (by its index among ``items``), creating the ones named by external id,
+    email or phone that do not exist yet."""
+    out: dict[int, str] = {}
+    by_id = {i: it.contact.id for i, it in enumerate(items) if it.contact.id}
+    if by_id:
+        found = set((await session.scalars(select(Contact.id).where(
+            Contact.workspace_id == workspace.id, Contact.id.in_(set(by_id.values()))))).all())
+        missing = [{"field": f"{prefixes[i]}contact.id", "code": "contact_not_found",
+                    "message": f"No contact {cid!r} in this workspace."}
+                   for i, cid in by_id.items() if cid not in found]
+        if missing:
+            raise errors.Invalid(f"{missing[0]['field']}: {missing[0]['message']}", code="contact_not_found",
+                                 errors=missing)
+        out.update(by_id)
+    groups: dict[str, list[tuple[int, bulk.Item]]] = {}
+    problems: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        if i in out:
+            continue
+        ref = item.contact.model_dump(exclude_none=True, exclude={"id"})
+        try:
+            cleaned = fields.clean(ref, workspace.default_region)
+        except errors.Invalid as exc:
+            problems += [{**p, "field": f"{prefixes[i]}contact.{p['field']}"} for p in exc.errors or []]
+            continue
+        key = next(k for k in KEYS if cleaned.values.get(k))
+        groups.setdefault(key, []).append((i, bulk.Item(cleaned)))
+    if problems:
+        raise errors.Invalid(f"{problems[0]['field']}: {problems[0]['message']}", code=problems[0]["code"],
+                             errors=problems)
+    for key, members in groups.items():
+        results = await bulk.upsert(session, workspace.id, [m[1] for m in members], key=key, source="event")
+        out.update({index: r.contact_id for (index, _), r in zip(members, results, strict=True)})
+    return out
