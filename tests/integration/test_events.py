@@ -10,14 +10,18 @@ from tests.integration.trigger_setup import WITHDRAWAL_SAMPLE, WITHDRAWAL_SCHEMA
 async def test_an_event_type_checks_its_schema_and_sample(herald: Running) -> None:
     client = await herald.authed()
     made = await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
-    assert made["schema"] == WITHDRAWAL_SCHEMA and made["created_by"]
+    assert made["schema"] == WITHDRAWAL_SCHEMA
+    assert made["created_by"]
     resp = await client.post("/v1/event-types", json={"name": "card.withdrawal"})
-    assert resp.status_code == 409 and resp.json()["code"] == "event_type_exists"
+    assert resp.status_code == 409
+    assert resp.json()["code"] == "event_type_exists"
     resp = await client.post("/v1/event-types", json={"name": "bad", "schema": {"type": "nonsense"}})
-    assert resp.status_code == 422 and resp.json()["code"] == "invalid_schema"
+    assert resp.status_code == 422
+    assert resp.json()["code"] == "invalid_schema"
     resp = await client.post("/v1/event-types", json={"name": "bad", "schema": WITHDRAWAL_SCHEMA,
                                                       "sample": {"amount": -1, "channel": "ATM"}})
-    assert resp.status_code == 422 and resp.json()["code"] == "sample_violates_schema"
+    assert resp.status_code == 422
+    assert resp.json()["code"] == "sample_violates_schema"
     assert resp.json()["errors"][0]["field"] == "sample.amount"
     resp = await client.post("/v1/event-types", json={"name": "has space"})
     assert resp.status_code == 422
@@ -25,7 +29,8 @@ async def test_an_event_type_checks_its_schema_and_sample(herald: Running) -> No
     assert resp.status_code == 422
     assert {e["field"] for e in resp.json()["errors"]} == {"sample", "sample.amount"}  # channel missing; amount
     resp = await client.patch("/v1/event-types/card.withdrawal", json={"description": "Cash out"})
-    assert resp.status_code == 200 and resp.json()["description"] == "Cash out"
+    assert resp.status_code == 200
+    assert resp.json()["description"] == "Cash out"
     assert [t["name"] for t in (await client.get("/v1/event-types")).json()] == ["card.withdrawal"]
 
 
@@ -39,35 +44,43 @@ async def test_an_event_is_stored_with_its_contact_found_or_created(herald: Runn
     assert resp.headers["location"] == f"/v1/events/{first['id']}"
     assert first["occurred_at"].startswith("2026-11-01T09:00:00")
     contact = (await client.get(f"/v1/contacts/{first['contact_id']}")).json()
-    assert contact["phone"] == "+14155550100" and contact["name"] == "Ann Lee"
+    assert contact["phone"] == "+14155550100"
+    assert contact["name"] == "Ann Lee"
     again = await send_event(client, "card.withdrawal", {"phone": "(415) 555-0100"}, WITHDRAWAL_SAMPLE)
-    assert again.status_code == 202 and again.json()["contact_id"] == first["contact_id"]
+    assert again.status_code == 202
+    assert again.json()["contact_id"] == first["contact_id"]
     by_id = await send_event(client, "card.withdrawal", {"id": first["contact_id"]}, WITHDRAWAL_SAMPLE)
     assert by_id.json()["contact_id"] == first["contact_id"]
     stored = (await client.get(f"/v1/events/{first['id']}")).json()
     assert stored["payload"] == WITHDRAWAL_SAMPLE
     listed = (await client.get("/v1/events", params={"contact_id": first["contact_id"], "limit": 2})).json()
-    assert len(listed["data"]) == 2 and listed["next_cursor"]
+    assert len(listed["data"]) == 2
+    assert listed["next_cursor"]
 
 
 async def test_bad_events_are_refused_with_the_path_of_each_error(herald: Running) -> None:
     client = await herald.authed()
     await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
     resp = await send_event(client, "card.unknown", {"phone": "+14155550100"})
-    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "type"
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "type"
     resp = await send_event(client, "card.withdrawal", {"phone": "+14155550100"}, {"amount": "x", "channel": "ATM"})
     assert resp.status_code == 422
     assert resp.headers["content-type"].startswith("application/problem+json")
     assert [e["field"] for e in resp.json()["errors"]] == ["payload.amount"]
     resp = await send_event(client, "card.withdrawal", {}, WITHDRAWAL_SAMPLE)
-    assert resp.status_code == 422 and resp.json()["code"] == "contact_required"
+    assert resp.status_code == 422
+    assert resp.json()["code"] == "contact_required"
     resp = await send_event(client, "card.withdrawal", {"id": "ct_nope"}, WITHDRAWAL_SAMPLE)
-    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "contact.id"
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "contact.id"
     resp = await send_event(client, "card.withdrawal", {"phone": "not a phone"}, WITHDRAWAL_SAMPLE)
-    assert resp.status_code == 422 and resp.json()["errors"][0]["field"] == "contact.phone"
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "contact.phone"
     resp = await send_event(client, "card.withdrawal", {"phone": "+14155550100"}, WITHDRAWAL_SAMPLE,
                             occurred_at="2999-01-01T00:00:00Z")
-    assert resp.status_code == 422 and resp.json()["code"] == "occurred_in_future"
+    assert resp.status_code == 422
+    assert resp.json()["code"] == "occurred_in_future"
     resp = await send_event(client, "card.withdrawal", {"phone": "+14155550100"}, WITHDRAWAL_SAMPLE,
                             occurred_at="2026-11-01T10:00:00")
     assert resp.status_code == 422
@@ -80,11 +93,14 @@ async def test_an_idempotency_key_answers_the_first_event(herald: Running) -> No
     who = {"external_id": "cust-1"}
     first = await send_event(client, "card.withdrawal", who, WITHDRAWAL_SAMPLE, idempotency_key="core-1")
     again = await send_event(client, "card.withdrawal", who, WITHDRAWAL_SAMPLE, idempotency_key="core-1")
-    assert first.status_code == 202 and again.status_code == 200
-    assert again.json()["id"] == first.json()["id"] and again.json()["duplicate"] is True
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert again.json()["id"] == first.json()["id"]
+    assert again.json()["duplicate"] is True
     other = await send_event(client, "card.withdrawal", who, {**WITHDRAWAL_SAMPLE, "amount": 5},
                              idempotency_key="core-1")
-    assert other.status_code == 409 and other.json()["code"] == "idempotency_conflict"
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency_conflict"
     assert len((await client.get("/v1/events")).json()["data"]) == 1
 
 
@@ -102,10 +118,12 @@ async def test_a_batch_is_all_or_nothing_and_repeats_are_duplicates(herald: Runn
     resp = await client.post("/v1/events/batch", json={"events": [*events, events[0]]})
     assert resp.status_code == 202, resp.text
     body = resp.json()
-    assert body["accepted"] == 5 and body["duplicates"] == 1
+    assert body["accepted"] == 5
+    assert body["duplicates"] == 1
     assert body["events"][5]["id"] == body["events"][0]["id"]
     resp = await client.post("/v1/events/batch", json={"events": events})
-    assert resp.json()["accepted"] == 0 and resp.json()["duplicates"] == 5
+    assert resp.json()["accepted"] == 0
+    assert resp.json()["duplicates"] == 5
     assert len({e["contact_id"] for e in body["events"]}) == 5
     resp = await client.post("/v1/events/batch", json={"events": []})
     assert resp.status_code == 422

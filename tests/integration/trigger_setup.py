@@ -39,8 +39,8 @@ async def trigger(client: httpx.AsyncClient, name: str, event: str | None, steps
     return dict(resp.json())
 
 
-async def send_event(client: httpx.AsyncClient, type_: str, contact: dict[str, Any], payload: dict[str, Any] | None = None,
-                     **extra: Any) -> httpx.Response:
+async def send_event(client: httpx.AsyncClient, type_: str, contact: dict[str, Any],
+                     payload: dict[str, Any] | None = None, **extra: Any) -> httpx.Response:
     return await client.post("/v1/events", json={"type": type_, "contact": contact, "payload": payload or {},
                                                  **extra})
 

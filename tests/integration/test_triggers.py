@@ -1,0 +1,220 @@
+"""Triggers through the API, on SQLite and PostgreSQL: what a save refuses (with the field, and the position
+in a filter) and warns about, alerts that reach the fake Twilio through the worker, filters, counters, exits,
+re-entry, TTLs, statistics and runs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from herald.fakes.twilio import FakeTwilio
+from tests.conftest import Running, wait_for
+from tests.integration.campaign_setup import SID, TOKEN, add_twilio
+from tests.integration.trigger_setup import (
+    WITHDRAWAL_SAMPLE,
+    WITHDRAWAL_SCHEMA,
+    event_type,
+    file_provider,
+    send_event,
+    template,
+    trigger,
+)
+
+ALERT = [{"type": "send", "channel": "sms", "template": "atm-alert", "ttl": "PT30M"}]
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTwilio]:
+    async with FakeTwilio(account_sid=SID, auth_token=TOKEN, callbacks=False) as server:
+        yield server
+
+
+async def setup(client: Any) -> None:
+    await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
+    await event_type(client, "purchase", sample={"order_id": "o-1", "total": 10})
+    await template(client, "atm-alert", "Card used: {{ event.amount }} at ATM {{ event.atm_id }}")
+
+
+async def test_bad_triggers_are_refused_with_the_field(herald: Running) -> None:
+    client = await herald.authed()
+    await setup(client)
+
+    async def refused(**body: Any) -> dict[str, Any]:
+        full = {"name": "t", "description": "d", "event_type": "card.withdrawal", "steps": ALERT, **body}
+        resp = await client.post("/v1/triggers", json=full)
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        return dict(resp.json())
+
+    bad = await refused(filter="event.amount > > 3")
+    assert bad["code"] == "invalid_expression"
+    assert bad["errors"][0]["position"] == 15
+    assert bad["errors"][0]["field"] == "filter"
+    assert (await refused(filter="foo.bar == 1"))["errors"][0]["position"] == 0
+    assert (await refused(event_type="nope"))["code"] == "unknown_event_type"
+    assert (await refused(description=""))["errors"][0]["field"] == "description"
+    wait = {"type": "wait", "event": "purchase"}
+    assert "timeout" in (await refused(steps=[wait]))["detail"]
+    assert (await refused(steps=[{"type": "wait", "duration": "P1M"}]))["errors"][0]["field"] == "steps[0].duration"
+    assert (await refused(steps=[{"type": "wait", "until": "25:00"}]))["code"] == "invalid_time"
+    nested = [{**wait, "timeout": "P1D", "match": "event.order_id ==", "on_event": ALERT}]
+    assert (await refused(steps=nested))["errors"][0]["field"] == "steps[0].match"
+    assert (await refused(steps=[{**ALERT[0], "template": "missing"}]))["code"] == "template_not_found"
+    assert (await refused(steps=[{**ALERT[0], "channel": "email"}]))["code"] == "template_channel_mismatch"
+    assert (await refused(steps=[{**ALERT[0], "ttl": "soon"}]))["code"] == "invalid_duration"
+    assert (await refused(counters=[{"event": "purchase", "period": "fortnight", "count": 1}]))["code"] == (
+        "invalid_period")
+    assert (await refused(reentry="sometimes"))["code"] == "unknown_reentry"
+    assert (await refused(event_type=None))["code"] == "trigger_kind"
+    assert (await refused(owner="someone-else"))["errors"][0]["field"] == "owner"
+    assert (await client.get("/v1/triggers")).json() == []
+
+
+async def test_a_template_variable_the_sample_lacks_is_a_warning(herald: Running) -> None:
+    client = await herald.authed()
+    await setup(client)
+    await template(client, "odd", "Balance {{ event.balance }}")
+    made = await trigger(client, "Odd", "card.withdrawal", [{**ALERT[0], "template": "odd"}])
+    assert made["warnings"][0]["field"] == "steps[0].template"
+    assert "balance" in made["warnings"][0]["message"]
+    fine = await trigger(client, "Fine", "card.withdrawal", ALERT)
+    assert fine["warnings"] == []
+    assert fine["owner"] == "cli_test"
+    resp = await client.patch(f"/v1/triggers/{fine['id']}", json={"owner": "x"})
+    assert resp.status_code == 422
+    resp = await client.patch(f"/v1/triggers/{fine['id']}", json={"active": False, "name": "Odd"})
+    assert resp.status_code == 409
+
+
+async def test_a_large_atm_withdrawal_reaches_the_customer_once(herald_with_worker: Running,
+                                                                fake: FakeTwilio) -> None:
+    client = await herald_with_worker.authed()
+    await add_twilio(client, fake)
+    await setup(client)
+    made = await trigger(client, "Large ATM", "card.withdrawal", ALERT,
+                         filter='event.amount > 10000 and event.channel == "ATM"')
+    who = {"phone": "+14155550100"}
+    small = await send_event(client, "card.withdrawal", who, {"amount": 50, "channel": "ATM", "atm_id": "1"})
+    assert small.json()["triggers"] == []
+    pos = await send_event(client, "card.withdrawal", who, {"amount": 20000, "channel": "POS"})
+    assert pos.json()["triggers"] == []
+    big = await send_event(client, "card.withdrawal", who, {"amount": 20000, "channel": "ATM", "atm_id": "0042"},
+                           idempotency_key="atm-1")
+    assert big.json()["triggers"] == [made["id"]]
+    await send_event(client, "card.withdrawal", who, {"amount": 20000, "channel": "ATM", "atm_id": "0042"},
+                     idempotency_key="atm-1")
+    await wait_for(lambda: _count(fake, 1))
+    assert fake.messages[0]["body"] == "Card used: 20000 at ATM 0042"
+    stats = (await client.get(f"/v1/triggers/{made['id']}")).json()["stats"]
+    assert stats["events_matched"] == 1
+    assert stats["completed"] == 1
+    await wait_for(lambda: _sent(client, made["id"]))
+    runs = (await client.get(f"/v1/triggers/{made['id']}/runs")).json()["data"]
+    assert len(runs) == 1
+    assert len(runs[0]["messages"]) == 1
+    message = (await client.get(f"/v1/messages/{runs[0]['messages'][0]}")).json()
+    assert message["priority"] == 5
+    assert message["expires_at"] is not None
+    assert message["metadata"]["trigger_id"] == made["id"]
+
+
+async def _count(fake: FakeTwilio, n: int) -> bool:
+    return len(fake.messages) >= n
+
+
+async def _sent(client: Any, trigger_id: str) -> bool:
+    stats = (await client.get(f"/v1/triggers/{trigger_id}")).json()["stats"]
+    return bool(stats["messages"].get("sent") or stats["messages"].get("delivered"))
+
+
+async def test_an_alert_past_its_ttl_expires_instead_of_arriving_late(herald: Running) -> None:
+    client = await herald.authed()
+    await file_provider(client)
+    await setup(client)
+    made = await trigger(client, "ATM", "card.withdrawal", [{**ALERT[0], "ttl": "PT5M"}])
+    late = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    out = (await send_event(client, "card.withdrawal", {"phone": "+14155550101"}, WITHDRAWAL_SAMPLE,
+                            occurred_at=late)).json()
+    run = (await client.get(f"/v1/triggers/{made['id']}/runs")).json()["data"][0]
+    message = (await client.get(f"/v1/messages/{run['messages'][0]}")).json()
+    assert out["runs"] == [run["id"]]
+    assert message["state"] == "expired"
+    assert "ttl PT5M" in message["explanation"]
+
+
+async def test_counters_pick_the_first_and_the_third_purchase(herald: Running) -> None:
+    client = await herald.authed()
+    await file_provider(client)
+    await setup(client)
+    await template(client, "thanks", "Thanks for order {{ event.order_id }}")
+    step = [{"type": "send", "channel": "sms", "template": "thanks"}]
+    first = await trigger(client, "First", "purchase", step, counters=[{"event": "purchase", "count": 1}])
+    third = await trigger(client, "Third this month", "purchase", step,
+                          counters=[{"event": "purchase", "period": "month", "count": 3}])
+    big = await trigger(client, "Second big one", "purchase", step, counters=[
+        {"event": "purchase", "count": 2, "match": "event.total >= 100"}], filter="event.total >= 100")
+    who = {"external_id": "buyer"}
+    got = [(await send_event(client, "purchase", who, {"order_id": f"o{i}", "total": total})).json()["triggers"]
+           for i, total in enumerate((10, 150, 20, 300, 5))]
+    assert got == [[first["id"]], [], [third["id"]], [big["id"]], []]
+
+
+async def test_an_exit_event_ends_the_run_and_its_timer(herald: Running) -> None:
+    client = await herald.authed()
+    await file_provider(client)
+    await setup(client)
+    await event_type(client, "cart.abandoned", sample={"cart_id": "k1"})
+    await template(client, "nudge", "You left something in your cart")
+    made = await trigger(client, "Cart", "cart.abandoned", [
+        {"type": "wait", "duration": "PT2H"}, {"type": "send", "channel": "sms", "template": "nudge"}],
+        exit_on=[{"event": "purchase", "match": "event.cart_id == entry.cart_id"}], reentry="once_at_a_time")
+    who = {"phone": "+14155550102"}
+    await send_event(client, "cart.abandoned", who, {"cart_id": "k1"})
+    again = (await send_event(client, "cart.abandoned", who, {"cart_id": "k1"})).json()
+    assert again["triggers"] == [made["id"]]
+    other = (await send_event(client, "purchase", who, {"order_id": "o", "cart_id": "other"})).json()
+    assert other["runs"] == []
+    done = (await send_event(client, "purchase", who, {"order_id": "o", "cart_id": "k1"})).json()
+    assert len(done["runs"]) == 1
+    runs = {r["state"]: r for r in (await client.get(f"/v1/triggers/{made['id']}/runs")).json()["data"]}
+    assert set(runs) == {"cancelled", "skipped"}
+    assert "exit on purchase" in runs["cancelled"]["reason"]
+    stats = (await client.get("/v1/triggers/Cart")).json()["stats"]
+    assert (stats["cancelled"], stats["skipped"], stats["runs_started"], stats["waiting"]) == (1, 1, 1, 0)
+    jobs = await _timers(herald)
+    assert jobs == 0, "the cancelled run's timer is gone"
+
+
+async def _timers(h: Running) -> int:
+    from sqlalchemy import func, select
+
+    from herald.db.session import unit_of_work
+    from herald.queue.models import Job
+
+    async with unit_of_work(h.app.state.herald.sessions) as session:
+        return int(await session.scalar(select(func.count()).select_from(Job).where(Job.kind == "journey.timer"))
+                   or 0)
+
+
+async def test_deleting_a_trigger_cancels_its_waiting_runs(herald: Running) -> None:
+    client = await herald.authed()
+    await file_provider(client)
+    await setup(client)
+    made = await trigger(client, "Later", "card.withdrawal", [{"type": "wait", "until": "10:00"}, *ALERT])
+    await send_event(client, "card.withdrawal", {"phone": "+14155550103", "timezone": "Asia/Kolkata"},
+                     WITHDRAWAL_SAMPLE)
+    run = (await client.get(f"/v1/triggers/{made['id']}/runs")).json()["data"][0]
+    until = datetime.fromisoformat(run["wait"]["until"]).astimezone(ZoneInfo("Asia/Kolkata"))
+    assert run["state"] == "waiting"
+    assert (until.hour, until.minute) == (10, 0)
+    assert timedelta(0) < until - datetime.now(UTC) <= timedelta(days=1)
+    assert await _timers(herald) == 1
+    assert (await client.delete(f"/v1/triggers/{made['id']}")).status_code == 204
+    assert await _timers(herald) == 0
+    assert (await client.get(f"/v1/triggers/{made['id']}")).status_code == 404
+    resp = await client.delete("/v1/event-types/card.withdrawal")
+    assert resp.status_code == 204
