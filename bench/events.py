@@ -1,0 +1,326 @@
+"""Event ingestion and event-to-SMS latency through ONE `herald serve` process (API and worker together).
+
+Starts the fake Twilio and `herald serve` as processes, then sets up through the API a Twilio provider at the
+fake, an event type `page.view` with no trigger, and `card.withdrawal` with a trigger (channel == "ATM" sends
+the SMS template `atm-alert`, ttl PT5M). After a short warm-up each, it measures:
+  single_untriggered / single_triggered: events/s accepted by POST /v1/events, one event per request from 50
+    concurrent clients (page.view: ingestion only; card.withdrawal: each also starts a journey run and plans
+    an SMS), with request latency p50/p99/max;
+  batch: events/s through POST /v1/events/batch, 1,000 page.view events per request from 4 clients;
+  end_to_end: card.withdrawal events sent open-loop at a steady 500/s; latency from just before each POST to
+    the fake Twilio receiving its SMS (the fake's own `received_at`, time.time() on the same machine), and
+    how many never arrived.
+The load generator shares the machine's cores with Herald. Prints one JSON object (progress on stderr). Usage:
+  python bench/events.py [--seconds 10] [--database-url postgresql://postgres@127.0.0.1:5432/test] [--both]
+With a PostgreSQL URL a fresh database is created on that server for the run and dropped after it; --both
+runs SQLite, then PostgreSQL (--database-url, by default the server above).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).parent))
+from dispatch import AUTH, SID, free_port, wait_port
+
+CLIENT, SECRET = "cli_bench", "hs_bench_secret_0123456789"
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+WITHDRAWAL = {"type": "object", "required": ["amount", "channel", "atm_id"], "properties": {
+    "amount": {"type": "number", "minimum": 0}, "channel": {"type": "string", "enum": ["ATM", "POS", "WEB"]},
+    "atm_id": {"type": "string"}}}
+PAGE_VIEW = {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}}
+E2E_ATM = re.compile(r"at ATM (e\d+)$")
+TARGETS = {"single_per_second": 1000, "single_p99_ms": 50, "batch_per_second": 20000, "end_to_end_p99_ms": 50}
+
+
+def log(text: str) -> None:
+    print(f"[events] {text}", file=sys.stderr, flush=True)
+
+
+def page_view(n: int) -> dict[str, Any]:
+    return {"type": "page.view", "contact": {"external_id": f"c{n % 5000}"}, "payload": {"path": f"/p/{n % 97}"}}
+
+
+def withdrawal(n: int, atm: str) -> dict[str, Any]:
+    return {"type": "card.withdrawal", "contact": {"external_id": f"a{n % 5000}", "phone": f"+1415555{n % 5000:04d}"},
+            "payload": {"amount": 20.0, "channel": "ATM", "atm_id": atm}, "idempotency_key": f"k-{atm}"}
+
+
+def pct(ordered: list[float], q: float) -> float | None:
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 1) if ordered else None
+
+
+@dataclass
+class Tally:
+    """Request latencies (seconds) of the 2xx answers; the rest counted by status, with the first body of each."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: Counter[str] = field(default_factory=Counter)
+    problems: dict[str, str] = field(default_factory=dict)
+
+    async def post(self, session: aiohttp.ClientSession, path: str, body: dict[str, Any]) -> bool:
+        clock = time.perf_counter()
+        try:
+            async with session.post(path, json=body) as resp:
+                text = await resp.text()
+                status = str(resp.status)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            text, status = repr(exc), type(exc).__name__
+        if status.startswith("2"):
+            self.latencies.append(time.perf_counter() - clock)
+            return True
+        self.errors[status] += 1
+        self.problems.setdefault(status, text[:400])
+        return False
+
+    def summary(self) -> dict[str, Any]:
+        ordered = sorted(self.latencies)
+        out = {"p50_ms": pct(ordered, 0.5), "p99_ms": pct(ordered, 0.99), "max_ms": pct(ordered, 1.0),
+               "errors": sum(self.errors.values())}
+        return out | ({"error_statuses": dict(self.errors), "problems": self.problems} if self.errors else {})
+
+
+class Monitor:
+    """Peak RSS of the herald process (sampled every 0.1 s) and CPU used by it and by this load generator."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc, self.me, self.peak, self.stop = psutil.Process(pid), psutil.Process(), 0, threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self.stop.wait(0.1):
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+
+    def cpu(self) -> tuple[float, float, float]:
+        h, m = self.proc.cpu_times(), self.me.cpu_times()
+        return time.perf_counter(), h.user + h.system, m.user + m.system
+
+    @staticmethod
+    def percent(start: tuple[float, float, float], end: tuple[float, float, float]) -> dict[str, float]:
+        wall = end[0] - start[0]
+        return {"herald_cpu_percent": round(100 * (end[1] - start[1]) / wall, 1),
+                "loadgen_cpu_percent": round(100 * (end[2] - start[2]) / wall, 1)}
+
+
+async def closed_loop(session: aiohttp.ClientSession, mon: Monitor, path: str, body: Callable[[int], dict[str, Any]],
+                      clients: int, seconds: float, warmup: float, per_request: int) -> dict[str, Any]:
+    numbers = itertools.count()
+
+    async def client(tally: Tally, until: float) -> None:
+        while time.perf_counter() < until:
+            await tally.post(session, path, body(next(numbers)))
+
+    warm = Tally()
+    until = time.perf_counter() + warmup
+    await asyncio.gather(*(client(warm, until) for _ in range(clients)))
+    tally, start = Tally(), mon.cpu()
+    await asyncio.gather(*(client(tally, start[0] + seconds) for _ in range(clients)))
+    end = mon.cpu()
+    events = len(tally.latencies) * per_request
+    return {"clients": clients, "events_per_request": per_request, "seconds": round(end[0] - start[0], 2),
+            "events": events, "events_per_second": round(events / (end[0] - start[0]), 1), **tally.summary(),
+            **({"warmup_errors": dict(warm.errors)} if warm.errors else {}), **mon.percent(start, end),
+            "accepted_total": (len(warm.latencies) + len(tally.latencies)) * per_request}
+
+
+async def fake_accepted(session: aiohttp.ClientSession, fake: str) -> int:
+    async with session.get(fake + "/_fake/stats") as resp:
+        return int((await resp.json())["accepted"])
+
+
+async def drain(session: aiohttp.ClientSession, fake: str, expected: int, patience: float) -> tuple[int, float]:
+    """Wait until the fake has accepted ``expected`` messages in all: (accepted, seconds waited)."""
+    clock = time.perf_counter()
+    got = await fake_accepted(session, fake)
+    while got < expected and time.perf_counter() - clock < patience:
+        await asyncio.sleep(0.1)
+        got = await fake_accepted(session, fake)
+    return got, round(time.perf_counter() - clock, 2)
+
+
+async def end_to_end(session: aiohttp.ClientSession, mon: Monitor, fake: str, rate: float, seconds: float
+                     ) -> dict[str, Any]:
+    before = await fake_accepted(session, fake)
+    sent_at: dict[str, float] = {}
+    tally, tasks = Tally(), []
+
+    async def fire(i: int) -> None:
+        atm = f"e{i}"
+        sent_at[atm] = time.time()
+        if not await tally.post(session, "/v1/events", withdrawal(i, atm)):
+            del sent_at[atm]
+
+    total, start = int(rate * seconds), mon.cpu()
+    for i in range(total):  # open loop: each send at its slot, whether or not earlier answers came back
+        if (delay := start[0] + i / rate - time.perf_counter()) > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(fire(i)))
+    sending = time.perf_counter() - start[0]
+    await asyncio.gather(*tasks)
+    end = mon.cpu()
+    _, waited = await drain(session, fake, before + len(sent_at), patience=10)
+    async with session.get(fake + "/_fake/messages") as resp:
+        received = {m.group(1): msg["received_at"] for msg in await resp.json()
+                    if (m := E2E_ATM.search(msg["body"]))}
+    ordered = sorted(received[k] - t for k, t in sent_at.items() if k in received)
+    return {"target_rate": rate, "achieved_rate": round(total / sending, 1), "seconds": round(sending, 2),
+            "sent": total, "accepted": len(sent_at), "received": len(ordered),
+            "lost": len(sent_at) - len(ordered), "extra_wait_for_stragglers_s": waited,
+            "p50_ms": pct(ordered, 0.5), "p99_ms": pct(ordered, 0.99), "max_ms": pct(ordered, 1.0),
+            "request": tally.summary(), **mon.percent(start, end)}
+
+
+async def setup(base: str, fake: str) -> str:
+    async with aiohttp.ClientSession(base) as s:
+        async with s.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": CLIENT,
+                                                "client_secret": SECRET}) as resp:
+            token = str((await resp.json())["access_token"])
+        head = {"Authorization": f"Bearer {token}"}
+        for path, body in (
+            ("/v1/providers", {"name": "bench-twilio", "kind": "twilio", "priority": 100, "settings": {
+                "account_sid": SID, "auth_token": AUTH, "from_number": "+14155550199", "base_url": fake,
+                "max_connections": 500}}),
+            ("/v1/event-types", {"name": "page.view", "description": "A page seen (no trigger)", "schema": PAGE_VIEW}),
+            ("/v1/event-types", {"name": "card.withdrawal", "description": "Cash taken with the card",
+                                 "schema": WITHDRAWAL, "sample": {"amount": 120.0, "channel": "ATM", "atm_id": "42"}}),
+            ("/v1/templates", {"name": "atm-alert", "channel": "sms", "variants": {"en": {
+                "body": "Card used: {{ event.amount }} at ATM {{ event.atm_id }}"}}}),
+            ("/v1/triggers", {"name": "ATM alert", "description": "SMS on every ATM withdrawal",
+                              "event_type": "card.withdrawal", "filter": 'event.channel == "ATM"', "steps": [
+                                  {"type": "send", "channel": "sms", "template": "atm-alert", "ttl": "PT5M"}]}),
+        ):
+            async with s.post(path, json=body, headers=head) as resp:
+                if resp.status != 201:
+                    raise RuntimeError(f"setup {path}: {resp.status} {await resp.text()}")
+    return token
+
+
+async def measure(base: str, fake: str, mon: Monitor, args: argparse.Namespace) -> dict[str, Any]:
+    token = await setup(base, fake)
+    out: dict[str, Any] = {}
+    limits = aiohttp.TCPConnector(limit=1000)
+    async with aiohttp.ClientSession(base, connector=limits, timeout=aiohttp.ClientTimeout(total=60),
+                                     headers={"Authorization": f"Bearer {token}"}) as s:
+        log("single events, page.view (no trigger)")
+        out["single_untriggered"] = await closed_loop(s, mon, "/v1/events", page_view, 50, args.seconds,
+                                                      args.warmup, 1)
+        log("batches of 1,000 page.view events")
+        out["batch"] = await closed_loop(
+            s, mon, "/v1/events/batch", lambda b: {"events": [page_view(n) for n in range(b * 1000, b * 1000 + 1000)]},
+            4, args.seconds, args.warmup, 1000)
+        log("single events, card.withdrawal (trigger -> SMS)")
+        before = await fake_accepted(s, fake)
+        out["single_triggered"] = single = await closed_loop(
+            s, mon, "/v1/events", lambda n: withdrawal(n, f"s{n}"), 50, args.seconds, args.warmup, 1)
+        got, waited = await drain(s, fake, before + single["accepted_total"], patience=180)
+        single |= {"sms_received": got - before, "sms_backlog_drained_after_s": waited}
+        log(f"end to end at {args.rate:g} events/s")
+        out["end_to_end"] = await end_to_end(s, mon, fake, args.rate, args.seconds)
+    return out
+
+
+@contextmanager
+def database(url: str, workdir: Path) -> Iterator[str]:
+    """A fresh SQLite file, or a fresh database on the PostgreSQL server at ``url`` (dropped afterwards)."""
+    if not url:
+        yield f"sqlite+aiosqlite:///{workdir / 'herald.db'}"
+        return
+    admin = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"herald_bench_events_{os.getpid()}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, database(url, Path(tmp)) as db_url:
+        workdir = Path(tmp)
+        port, fake_port = free_port(), free_port()
+        base, fake = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{fake_port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_")} | {
+            "HERALD_DATABASE_URL": db_url, "HERALD_VAR_DIR": str(workdir / "var"), "HERALD_PORT": str(port),
+            "HERALD_PUBLIC_URL": base, "HERALD_SECRET_KEY": "bench-secret-key-0123456789",
+            "HERALD_CLIENT_ID": CLIENT, "HERALD_CLIENT_SECRET": SECRET, "HERALD_LOG_LEVEL": "WARNING"}
+        database_name = db_url.split(":")[0].split("+")[0]
+        log(f"{database_name}: starting the fake Twilio and herald serve (logs in {workdir})")
+        fake_proc = subprocess.Popen([sys.executable, "-m", "herald", "fake", "twilio", "--port", str(fake_port),
+                                      "--account-sid", SID, "--auth-token", AUTH, "--no-callbacks"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        serve_log = workdir / "serve.log"
+        server = None
+        try:
+            with serve_log.open("wb") as sink:
+                server = subprocess.Popen([sys.executable, "-m", "herald", "serve"], env=env, stdout=sink,
+                                          stderr=subprocess.STDOUT)
+            wait_port(fake_port)
+            wait_port(port, timeout=120)
+            mon = Monitor(server.pid)
+            result = asyncio.run(measure(base, fake, mon, args))
+            mon.stop.set()
+            if server.poll() is not None:
+                raise RuntimeError(f"herald serve exited with {server.returncode}")
+        finally:
+            for proc in (server, fake_proc):
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(30)
+        problems = [line for line in serve_log.read_text(errors="replace").splitlines()
+                    if "Traceback" in line or "ERROR" in line or "locked" in line]
+        for line in problems[:20]:
+            log(f"serve.log: {line}")
+    single, batch, e2e = result["single_untriggered"], result["batch"], result["end_to_end"]
+    met = {"single_untriggered_per_second": single["events_per_second"] >= TARGETS["single_per_second"],
+           "single_untriggered_p99": (single["p99_ms"] or 1e9) < TARGETS["single_p99_ms"],
+           "single_triggered_per_second": result["single_triggered"]["events_per_second"]
+           >= TARGETS["single_per_second"],
+           "single_triggered_p99": (result["single_triggered"]["p99_ms"] or 1e9) < TARGETS["single_p99_ms"],
+           "batch_per_second": batch["events_per_second"] >= TARGETS["batch_per_second"],
+           "end_to_end_p99": (e2e["p99_ms"] or 1e9) < TARGETS["end_to_end_p99_ms"] and e2e["lost"] == 0}
+    return {"database": database_name, "cpu_count": os.cpu_count(), **result,
+            "targets": {**TARGETS, "met": met}, "rss_mb": round(mon.peak / 2**20, 1),
+            "serve_log_problem_lines": len(problems)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per phase")
+    parser.add_argument("--warmup", type=float, default=2.0, help="unmeasured seconds before each closed-loop phase")
+    parser.add_argument("--rate", type=float, default=500.0, help="end-to-end events per second")
+    parser.add_argument("--database-url", default="", help="a PostgreSQL server URL; default: a fresh SQLite file")
+    parser.add_argument("--both", action="store_true", help=f"SQLite, then PostgreSQL (default {PG_DEFAULT})")
+    args = parser.parse_args()
+    if args.both:
+        print(json.dumps({"sqlite": run("", args), "postgresql": run(args.database_url or PG_DEFAULT, args)}))
+    else:
+        print(json.dumps(run(args.database_url, args)))
+
+
+if __name__ == "__main__":
+    main()
