@@ -20,10 +20,11 @@ from herald.metrics import Metrics
 from herald.pipeline.dispatch import Dispatcher
 from herald.providers.runtime import ProviderCache
 from herald.queue import notify
-from herald.queue.jobs import JobRunner
+from herald.queue.jobs import HANDLERS, PERIODIC, JobRunner
 from herald.queue.retry import RetryPolicy
 from herald.settings import Settings
 from herald.templates.liquid import Renderer
+from herald.triggers import schedules
 from herald.triggers.models import TIMER_JOB
 from herald.triggers.sending import SendContext
 from herald.triggers.timers import TimerRunner
@@ -41,16 +42,18 @@ class Worker:
                                      sms_max_segments=settings.sms_max_segments,
                                      links=Links(keyring, settings.effective_public_url)),
         )
+        send = SendContext(Renderer(output_limit=settings.template_output_limit), settings.sms_max_segments,
+                           Links(keyring, settings.effective_public_url))
         # Long jobs renew their lease at every batch, so a worker killed mid-job is replaced within one lease.
-        self.jobs = JobRunner(engine, long_handlers={
+        self.jobs = JobRunner(engine, {**HANDLERS, schedules.JOB_KIND: functools.partial(schedules.run, send=send)},
+                              periodic=(*PERIODIC, schedules.JOB_KIND), long_handlers={
             imports.JOB_KIND: runner.run,
             CAMPAIGN_JOB: functools.partial(fanout.run, batch=settings.campaign_plan_batch)},
                               lease_seconds=settings.lease_seconds, poll_interval=min(1.0, settings.poll_interval * 4),
                               leave=(TIMER_JOB,))
         # Journey timers have their own loop: a long fan-out must never hold back a two-minute reminder.
-        self.timers = TimerRunner(engine, make_sessionmaker(engine), SendContext(
-            Renderer(output_limit=settings.template_output_limit), settings.sms_max_segments,
-            Links(keyring, settings.effective_public_url)), poll_interval=settings.poll_interval, on_sent=self.wake)
+        self.timers = TimerRunner(engine, make_sessionmaker(engine), send, poll_interval=settings.poll_interval,
+                                  on_sent=self.wake)
         self.stop = asyncio.Event()
         self.database_url = settings.effective_database_url
         self._tasks: list[asyncio.Task[None]] = []

@@ -89,10 +89,12 @@ class JobRunner:
     def __init__(self, engine: AsyncEngine, handlers: Mapping[str, Handler] | None = None, *,
                  long_handlers: Mapping[str, LongHandler] | None = None, lease_seconds: float = 300.0,
                  poll_interval: float = 1.0, retry: RetryPolicy | None = None,
-                 leave: tuple[str, ...] = ()) -> None:
-        """``leave``: job kinds another runner takes (journey timers have their own)."""
+                 leave: tuple[str, ...] = (), periodic: tuple[str, ...] = PERIODIC) -> None:
+        """``leave``: job kinds another runner takes (journey timers have their own). ``periodic``: kinds kept
+        scheduled (one live job each)."""
         self.engine = engine
         self.leave = leave
+        self.periodic = periodic
         self.handlers = dict(handlers or HANDLERS)
         self.long_handlers = dict(long_handlers or {})
         self.lease_seconds = lease_seconds
@@ -101,7 +103,7 @@ class JobRunner:
 
     async def ensure_periodic(self) -> None:
         async with write_lock(self.engine), self.engine.begin() as conn:
-            for kind in PERIODIC:
+            for kind in self.periodic:
                 await enqueue(conn, kind, unique_key=f"periodic:{kind}")
 
     async def run(self, stop: asyncio.Event) -> None:
