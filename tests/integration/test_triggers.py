@@ -4,6 +4,7 @@ re-entry, TTLs, statistics and runs."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -218,3 +219,17 @@ async def test_deleting_a_trigger_cancels_its_waiting_runs(herald: Running) -> N
     assert (await client.get(f"/v1/triggers/{made['id']}")).status_code == 404
     resp = await client.delete("/v1/event-types/card.withdrawal")
     assert resp.status_code == 204
+
+
+async def test_concurrent_events_of_one_contact_start_one_run_at_a_time(herald: Running) -> None:
+    client = await herald.authed()
+    await file_provider(client)
+    await setup(client)
+    made = await trigger(client, "One at a time", "card.withdrawal", [{"type": "wait", "duration": "P1D"}, *ALERT],
+                         reentry="once_at_a_time")
+    who = {"external_id": "busy", "phone": "+14155550104"}
+    answers = await asyncio.gather(*(send_event(client, "card.withdrawal", who, WITHDRAWAL_SAMPLE)
+                                     for _ in range(12)))
+    assert {a.status_code for a in answers} == {202}
+    runs = (await client.get(f"/v1/triggers/{made['id']}/runs")).json()["data"]
+    assert sorted(r["state"] for r in runs) == ["skipped"] * 11 + ["waiting"]

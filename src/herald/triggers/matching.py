@@ -16,7 +16,12 @@ async def on_event(ctx: Context, event: Happened) -> tuple[list[str], list[str]]
     if event.contact_id is None:
         return [], []
     session = ctx.session
-    contact = await session.get(Contact, event.contact_id)
+    query = select(Contact).where(Contact.id == event.contact_id)
+    if session.get_bind().dialect.name == "postgresql":
+        # One contact's events are acted on one at a time, in order: two concurrent first events must not both
+        # pass a "once at a time" check. NO KEY UPDATE still lets timers insert rows that reference the contact.
+        query = query.with_for_update(key_share=True)
+    contact = await session.scalar(query)
     if contact is None:
         return [], []
     touched = await _live_runs(ctx, contact, event)
