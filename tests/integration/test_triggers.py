@@ -233,3 +233,16 @@ async def test_concurrent_events_of_one_contact_start_one_run_at_a_time(herald: 
     assert {a.status_code for a in answers} == {202}
     runs = (await client.get(f"/v1/triggers/{made['id']}/runs")).json()["data"]
     assert sorted(r["state"] for r in runs) == ["skipped"] * 11 + ["waiting"]
+
+
+async def test_without_a_sample_the_schema_shapes_the_template_check(herald: Running) -> None:
+    client = await herald.authed()
+    await event_type(client, "loan.due", {"type": "object", "properties": {
+        "amount": {"type": "number"}, "due": {"type": "string", "examples": ["2026-12-01"]}}})
+    await event_type(client, "anything")
+    await template(client, "due", "{{ event.amount }} due on {{ event.due }} for {{ event.loan_id }}")
+    made = await trigger(client, "Due", "loan.due", [{"type": "send", "channel": "sms", "template": "due"}])
+    assert [w["field"] for w in made["warnings"]] == ["steps[0].template"]
+    assert "loan_id" in made["warnings"][0]["message"]
+    blind = await trigger(client, "Blind", "anything", [{"type": "send", "channel": "sms", "template": "due"}])
+    assert [w["code"] for w in blind["warnings"]] == ["no_sample"]

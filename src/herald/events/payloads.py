@@ -47,3 +47,22 @@ def problems(schema: dict[str, Any] | None, payload: dict[str, Any], *,
         path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         out.append({"field": f"{prefix}{path}", "code": "schema_violation", "message": error.message})
     return out
+
+
+def example(schema: dict[str, Any] | None, depth: int = 0) -> Any:
+    """A payload shaped like ``schema`` (its ``examples``, ``default`` or first ``enum`` value where given, else
+    a placeholder of the type), for checking templates when an event type has a schema but no sample."""
+    if not isinstance(schema, dict) or depth > 8:
+        return None
+    for key in ("examples", "default", "enum", "const"):
+        if key in schema:
+            value = schema[key]
+            return value[0] if key in ("examples", "enum") and isinstance(value, list) and value else value
+    kind = schema.get("type")
+    kind = kind[0] if isinstance(kind, list) and kind else kind
+    if kind == "object" or "properties" in schema:
+        return {name: example(sub, depth + 1) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        item = example(schema.get("items"), depth + 1)
+        return [] if item is None else [item]
+    return {"string": "text", "number": 1.5, "integer": 1, "boolean": True}.get(str(kind))

@@ -2,8 +2,9 @@
 
 Everything a trigger refers to is checked at save, not when the first event arrives: its event types, every
 expression (422 with the character position), every duration, and every send step's template (it must exist
-and be for the step's channel). Each template is test-rendered with the event type's sample payload; a
-variable the sample lacks is a *warning* in the answer (the payload may legitimately omit it), not a refusal."""
+and be for the step's channel). Each template is test-rendered with the event type's sample payload (or, without
+one, a payload shaped like its schema); a variable the payload lacks is a *warning* in the answer (the payload
+may legitimately omit it), not a refusal."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald import errors, ids
 from herald.auth.models import Workspace
 from herald.auth.service import audit
+from herald.events import payloads
 from herald.events import service as event_types
 from herald.messages.schemas import CLASSIFICATIONS
 from herald.templates import service as templates
@@ -129,7 +131,10 @@ async def check(session: AsyncSession, workspace: Workspace, v: dict[str, Any], 
         conditions.check(c.get("match"), conditions.FILTER_ROOTS, f"counters[{i}].match")
     for i, e in enumerate(v["exit_on"]):
         conditions.check(e.get("match"), conditions.MATCH_ROOTS, f"exit_on[{i}].match")
-    sample = (known[v["event_type"]].sample if v["event_type"] else None)
+    entry = known[v["event_type"]] if v["event_type"] else None
+    sample = entry.sample if entry is not None else None
+    if entry is not None and sample is None and entry.schema:
+        sample = payloads.example(entry.schema)
     warnings: list[dict[str, Any]] = []
     for path, step in walk(v["steps"]):
         if step["type"] == "wait":
@@ -138,8 +143,8 @@ async def check(session: AsyncSession, workspace: Workspace, v: dict[str, Any], 
             warnings += await _check_send(session, workspace, step, path, sample, v, renderer)
     if v["event_type"] and sample is None and any(s["type"] == "send" for _, s in walk(v["steps"])):
         warnings.append({"field": "event_type", "code": "no_sample",
-                         "message": f"Event type {v['event_type']!r} has no sample payload, so the templates' "
-                                    "event variables were not checked."})
+                         "message": f"Event type {v['event_type']!r} has neither a schema nor a sample payload, so "
+                                    "the templates' event variables were not checked."})
     return warnings
 
 
