@@ -291,10 +291,10 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 if proc is not None:
                     proc.terminate()
                     proc.wait(30)
-        problems = [line for line in serve_log.read_text(errors="replace").splitlines()
-                    if "Traceback" in line or "ERROR" in line or "locked" in line]
-        for line in problems[:20]:
-            log(f"serve.log: {line}")
+        text = serve_log.read_text(errors="replace")
+        problems = [line for line in text.splitlines() if "Traceback" in line or "ERROR" in line]
+        if problems:  # the first error in full: the log goes with the temporary directory
+            log("serve.log, from its first error:\n" + text[text.find(problems[0]):][:6000])
     single, batch, e2e = result["single_untriggered"], result["batch"], result["end_to_end"]
     met = {"single_untriggered_per_second": single["events_per_second"] >= TARGETS["single_per_second"],
            "single_untriggered_p99": (single["p99_ms"] or 1e9) < TARGETS["single_p99_ms"],
