@@ -78,6 +78,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     app.include_router(console.router, include_in_schema=False)
     app.include_router(console.audience_router, include_in_schema=False)
     app.include_router(console.campaigns_router, include_in_schema=False)
+    app.include_router(console.triggers_router, include_in_schema=False)
     app.mount("/console/static", StaticFiles(directory=console.STATIC_DIR), name="console-static")
     _document_problem(app)
     return app

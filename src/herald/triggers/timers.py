@@ -57,8 +57,22 @@ class TimerRunner:
                     w.cancel()
 
     async def run_once(self, now: datetime | None = None) -> int:
-        """Fire the timers due at ``now``; answer how many were taken."""
+        """Fire the timers due at ``now``; answer how many were taken.
+
+        The batch is fired in one go (one flush, multi-row inserts). Should any timer raise, the whole batch is
+        rolled back and fired again one timer at a time, each in a savepoint, so that one bad timer is retried
+        on its own and the others go through."""
         now = now or datetime.now(UTC)
+        try:
+            taken = await self._batch(now, careful=False)
+        except Exception as exc:
+            log.warning("timers.batch_failed", error=repr(exc))
+            taken = await self._batch(now, careful=True)
+        if taken and self.on_sent is not None:
+            self.on_sent()
+        return taken
+
+    async def _batch(self, now: datetime, *, careful: bool) -> int:
         async with write_lock(self.engine), self.sessions() as session, session.begin():
             query = (select(_j.id, _j.payload, _j.attempts, _j.workspace_id)
                      .where(_j.kind == TIMER_JOB, _j.state.in_(("queued", "retrying")), _j.due_at <= now)
@@ -71,13 +85,14 @@ class TimerRunner:
             workspaces: dict[str, Workspace] = {}
             done: list[str] = []
             for row in rows:
+                if not careful:
+                    with session.no_autoflush:  # flushed once, below: the timers' rows never depend on each other
+                        await self._fire(session, workspaces, row, now)
+                    done.append(row.id)
+                    continue
                 try:
                     async with session.begin_nested():
-                        workspace = workspaces.get(row.workspace_id) or await session.get(Workspace, row.workspace_id)
-                        if workspace is not None:
-                            workspaces[workspace.id] = workspace
-                            ctx = engine.Context(session, workspace, self.send, now)
-                            await engine.fire(ctx, row.payload["run_id"], int(row.payload["version"]))
+                        await self._fire(session, workspaces, row, now)
                     done.append(row.id)
                 except Exception as exc:
                     log.warning("timers.fire_failed", job_id=row.id, error=repr(exc))
@@ -86,9 +101,16 @@ class TimerRunner:
                     await session.execute(update(JOBS).where(_j.id == row.id).values(
                         state="failed" if give_up else "retrying", attempts=attempts, last_error=repr(exc)[:2000],
                         due_at=now + timedelta(seconds=self.retry.delay(attempts)), updated_at=now))
+            await session.flush()
             if done:
                 await session.execute(delete(JOBS).where(_j.id.in_(done)))
                 await notify.notify(session)
-        if done and self.on_sent is not None:
-            self.on_sent()
-        return len(rows)
+            return len(rows)
+
+    async def _fire(self, session: AsyncSession, workspaces: dict[str, Workspace], row: Any, now: datetime) -> None:
+        workspace = workspaces.get(row.workspace_id) or await session.get(Workspace, row.workspace_id)
+        if workspace is None:
+            return
+        workspaces[workspace.id] = workspace
+        await engine.fire(engine.Context(session, workspace, self.send, now), row.payload["run_id"],
+                          int(row.payload["version"]))
