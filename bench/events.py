@@ -51,7 +51,7 @@ WITHDRAWAL = {"type": "object", "required": ["amount", "channel", "atm_id"], "pr
     "amount": {"type": "number", "minimum": 0}, "channel": {"type": "string", "enum": ["ATM", "POS", "WEB"]},
     "atm_id": {"type": "string"}}}
 PAGE_VIEW = {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}}
-E2E_ATM = re.compile(r"at ATM (e\d+)$")
+E2E_ATM, E2E_RUNS = re.compile(r"at ATM (e\d+-\d+)$"), itertools.count()
 TARGETS = {"single_per_second": 1000, "single_p99_ms": 50, "batch_per_second": 20000, "end_to_end_p99_ms": 50}
 
 
@@ -167,12 +167,12 @@ async def drain(session: aiohttp.ClientSession, fake: str, expected: int, patien
 async def end_to_end(session: aiohttp.ClientSession, mon: Monitor, fake: str, rate: float, seconds: float
                      ) -> dict[str, Any]:
     sent_at: dict[str, float] = {}
-    tally, answered = Tally(), 0
+    tally, answered, run = Tally(), 0, next(E2E_RUNS)
     tasks: list[asyncio.Task[None]] = []
 
     async def fire(i: int) -> None:
         nonlocal answered
-        atm = f"e{i}"
+        atm = f"e{run}-{i}"
         sent_at[atm] = time.time()
         if not await tally.post(session, "/v1/events", withdrawal(i, atm)):
             del sent_at[atm]

@@ -155,3 +155,24 @@ async def test_an_event_sent_twice_moves_the_journey_once(loymax: Any) -> None:
     assert "once" in runs[1].reason
     await clock.tick(T0 + 14 * DAY)
     assert len(await clock.sent(trg)) == 1
+
+
+async def test_a_timer_that_cannot_fire_is_retried_alone(loymax: Any) -> None:
+    from sqlalchemy import update
+
+    from herald.queue.models import JOBS
+
+    clock, trg, _ = loymax
+    await clock.emit("registered", "c6", T0)
+    await clock.emit("registered", "c7", T0)
+    bad = (await clock.runs(trg))[0]
+    async with unit_of_work(clock.state.sessions) as session:
+        await session.execute(update(JOBS).where(JOBS.c.unique_key == f"timer:{bad.id}:{bad.version}")
+                              .values(payload={"run_id": bad.id, "version": "not a number"}))
+    assert await clock.tick(T0 + 14 * DAY) >= 2
+    assert [phone for phone, _ in await clock.sent(trg)] == ["+14155550007"], "the good timer fired"
+    async with unit_of_work(clock.state.sessions) as session:
+        job = (await session.execute(select(JOBS.c.state, JOBS.c.last_error, JOBS.c.attempts).where(
+            JOBS.c.unique_key == f"timer:{bad.id}:{bad.version}"))).one()
+    assert job.state == "retrying"
+    assert "not a number" in job.last_error
