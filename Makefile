@@ -44,11 +44,12 @@ format: $(TSTAMP) ## Format and fix what ruff can
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-bench: $(TSTAMP) ## Dispatch throughput, renders per core, 1M-row CSV import, 1M-contact campaign (each prints JSON)
+bench: $(TSTAMP) ## Dispatch throughput, renders per core, 1M-row CSV import, 1M-contact campaign, events/s and event-to-SMS latency (SQLite + PostgreSQL) (each prints JSON)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/campaign.py
+	$(BIN)/python bench/events.py --both
 
 fake-smtp: $(STAMP) ## A local SMTP sink on 127.0.0.1:2525
 	$(BIN)/herald fake smtp

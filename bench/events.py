@@ -336,7 +336,7 @@ def main() -> None:
         try:
             both["postgresql"] = run(args.database_url or PG_DEFAULT, args)
         except psycopg.OperationalError as exc:  # no server: say so rather than lose the SQLite numbers
-            both["postgresql"] = {"skipped": f"PostgreSQL not reachable: {exc}"}
+            both["postgresql"] = {"skipped": f"PostgreSQL not reachable: {str(exc).splitlines()[0]}"}
         print(json.dumps(both))
     else:
         print(json.dumps(run(args.database_url, args)))
