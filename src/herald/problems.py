@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from herald import errors
@@ -85,6 +86,14 @@ def install(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}.get(exc.status_code, "error")
         return problem(exc.status_code, code, str(exc.detail), instance=request.url.path,
                        headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(PoolTimeout)
+    async def _busy(request: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every database connection stayed busy for the pool's whole timeout: overload, not a bug. Nothing was
+        # written; the client may retry (with its idempotency key).
+        log.warning("api.overloaded", path=request.url.path)
+        return problem(503, "overloaded", "Herald is busy; nothing was stored. Retry in a moment.",
+                       instance=request.url.path, headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -3,6 +3,8 @@ of each error, contacts found or created, idempotency keys honoured, batches all
 
 from __future__ import annotations
 
+import asyncio
+
 from tests.conftest import Running
 from tests.integration.trigger_setup import WITHDRAWAL_SAMPLE, WITHDRAWAL_SCHEMA, event_type, send_event
 
@@ -129,3 +131,35 @@ async def test_a_batch_is_all_or_nothing_and_repeats_are_duplicates(herald: Runn
     assert resp.status_code == 422
     resp = await client.post("/v1/events/batch", json={"events": [events[0]] * 1001})
     assert resp.status_code == 422
+
+
+async def test_a_key_sent_concurrently_is_stored_once(herald: Running) -> None:
+    client = await herald.authed()
+    await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
+    who = {"external_id": "cust-9"}
+    answers = await asyncio.gather(*(send_event(client, "card.withdrawal", who, WITHDRAWAL_SAMPLE,
+                                                idempotency_key="retry-1") for _ in range(10)))
+    assert sorted(a.status_code for a in answers) == [200] * 9 + [202]
+    assert len({a.json()["id"] for a in answers}) == 1
+
+
+async def test_concurrent_batches_about_the_same_contacts_all_succeed(herald: Running) -> None:
+    client = await herald.authed()
+    await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
+    await event_type(client, "purchase")
+    await client.post("/v1/providers", json={"name": "outbox", "kind": "file", "channel": "sms", "settings": {}})
+    await client.post("/v1/templates", json={"name": "t", "channel": "sms", "variants": {"en": {"body": "Hi"}}})
+    resp = await client.post("/v1/triggers", json={
+        "name": "w", "description": "w", "event_type": "card.withdrawal", "exit_on": [{"event": "purchase"}],
+        "steps": [{"type": "wait", "duration": "P1D"}, {"type": "send", "channel": "sms", "template": "t"}]})
+    assert resp.status_code == 201, resp.text
+    people = [{"external_id": f"p{i}", "phone": f"+4475000{i:05d}"} for i in range(60)]
+
+    def batch(order: list[dict[str, str]], kind: str) -> dict[str, object]:
+        return {"events": [{"type": kind, "contact": p, "payload": WITHDRAWAL_SAMPLE if kind != "purchase" else {}}
+                           for p in order]}
+
+    await client.post("/v1/events/batch", json=batch(people, "card.withdrawal"))
+    bodies = [batch(people if n % 2 else people[::-1], "purchase" if n % 3 else "card.withdrawal") for n in range(6)]
+    answers = await asyncio.gather(*(client.post("/v1/events/batch", json=b) for b in bodies))
+    assert [a.status_code for a in answers] == [202] * 6, [a.text[:300] for a in answers if a.status_code != 202]

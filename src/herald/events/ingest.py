@@ -11,7 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,8 +24,8 @@ from herald.events import payloads
 from herald.events import service as types
 from herald.events.models import EVENTS, Event
 from herald.events.schemas import EventIn, EventOut
-from herald.triggers import matching
 from herald.triggers.engine import Context, Happened
+from herald.triggers.matching import Matcher
 from herald.triggers.sending import SendContext
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -43,6 +44,7 @@ def to_out(e: Event | dict[str, Any], *, duplicate: bool = False, triggers: list
 async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventIn], *, ctx: SendContext,
                  batch: bool, now: datetime | None = None) -> list[EventOut]:
     now = now or datetime.now(UTC)
+
     def prefix(i: int) -> str:
         return f"events[{i}]." if batch else ""
 
@@ -64,20 +66,42 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
             _same(first, item, contact_ids.get(i), f"{prefix(i)}idempotency_key")
             outs[i] = to_out(first, duplicate=True)
             continue
-        row: dict[str, Any] = {"id": ids.new_id("ev"), "workspace_id": workspace.id, "type": item.type,
-               "contact_id": contact_ids[i], "payload": item.payload, "occurred_at": when[i], "received_at": now,
-               "idempotency_key": key}
+        row: dict[str, Any] = {
+            "id": ids.new_id("ev"), "workspace_id": workspace.id, "type": item.type, "contact_id": contact_ids[i],
+            "payload": item.payload, "occurred_at": when[i], "received_at": now, "idempotency_key": key}
         rows.append((i, row))
         if key:
             by_key[key] = row
-    if rows:
-        await session.execute(insert(EVENTS), [row for _, row in rows])
-    engine_ctx = Context(session, workspace, ctx, now)
+    stored = await _store(session, [row for _, row in rows])
+    acted: list[tuple[int, Happened]] = []
     for i, row in rows:
-        happened = Happened(row["id"], row["type"], row["contact_id"], row["payload"], row["occurred_at"])
-        matched, runs = await matching.on_event(engine_ctx, happened)
-        outs[i] = to_out(row, triggers=matched, runs=runs)
+        if row["id"] in stored:
+            acted.append((i, Happened(row["id"], row["type"], row["contact_id"], row["payload"], row["occurred_at"])))
+            continue
+        # A concurrent request stored an event with this key first: this one is its repeat.
+        first = await session.scalar(select(Event).where(Event.workspace_id == workspace.id,
+                                                         Event.idempotency_key == row["idempotency_key"]))
+        assert first is not None
+        _same(first, items[i], row["contact_id"], f"{prefix(i)}idempotency_key")
+        outs[i] = to_out(first, duplicate=True)
+    matcher = await Matcher.load(Context(session, workspace, ctx, now))
+    await matcher.lock([h for _, h in acted])
+    row_of = dict(rows)
+    for i, happened in acted:
+        matched, runs = await matcher.on_event(happened)
+        outs[i] = to_out(row_of[i], triggers=matched, runs=runs)
     return [outs[i] for i in range(len(items))]
+
+
+async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Insert the events; answer the ids stored. An event whose idempotency key a concurrent request stored
+    first is left out (``ON CONFLICT DO NOTHING``) instead of failing the request."""
+    if not rows:
+        return set()
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(EVENTS).on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
+    result = await session.execute(stmt.returning(EVENTS.c.id), rows)
+    return set(result.scalars().all())
 
 
 def _occurred(item: EventIn, now: datetime, prefix: str) -> datetime:

@@ -1,7 +1,16 @@
-"""What one event does to journeys, in order: it ends the contact's runs that exit on it, resumes the runs
-waiting for it, then enters every active trigger on its type whose filter and counters it passes."""
+"""What events do to journeys, in order: an event ends the contact's runs that exit on it, resumes the runs
+waiting for it, then enters every active trigger on its type whose filter and counters it passes.
+
+A :class:`Matcher` serves one request (one event or a batch): it reads the workspace's triggers once, and an
+event whose type no trigger enters, awaits or exits on costs no query at all. On PostgreSQL the contacts
+concerned are locked up front, in id order, so one contact's events are acted on one at a time (two
+concurrent first events cannot both pass "once at a time") and concurrent batches cannot deadlock. The lock
+is ``NO KEY UPDATE``: timers may still insert rows that reference the contact."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -11,65 +20,95 @@ from herald.triggers.engine import Context, Happened
 from herald.triggers.models import CANCELLED, LIVE, WAITING, JourneyRun, Trigger
 
 
-async def on_event(ctx: Context, event: Happened) -> tuple[list[str], list[str]]:
-    """Answer the triggers the event matched and the runs it started, resumed or ended."""
-    if event.contact_id is None:
-        return [], []
-    session = ctx.session
-    query = select(Contact).where(Contact.id == event.contact_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # One contact's events are acted on one at a time, in order: two concurrent first events must not both
-        # pass a "once at a time" check. NO KEY UPDATE still lets timers insert rows that reference the contact.
-        query = query.with_for_update(key_share=True)
-    contact = await session.scalar(query)
-    if contact is None:
-        return [], []
-    touched = await _live_runs(ctx, contact, event)
-    matched: list[str] = []
-    triggers = (await session.scalars(select(Trigger).where(
-        Trigger.workspace_id == ctx.workspace.id, Trigger.event_type == event.type, Trigger.active.is_(True))
-        .order_by(Trigger.id))).all()
-    if not triggers:
+class Matcher:
+    def __init__(self, ctx: Context, triggers: Sequence[Trigger]) -> None:
+        self.ctx = ctx
+        self.triggers = {t.id: t for t in triggers}
+        self.entries: dict[str, list[Trigger]] = {}
+        self.awaited: set[str] = set()
+        for t in sorted(triggers, key=lambda t: t.id):
+            if t.active and t.event_type:
+                self.entries.setdefault(t.event_type, []).append(t)
+            self.awaited |= {e["event"] for e in t.exit_on}
+            self.awaited |= {str(s["event"]) for s in _waits(t.steps)}
+        self.contacts: dict[str, Contact] = {}
+
+    @classmethod
+    async def load(cls, ctx: Context) -> Matcher:
+        rows = (await ctx.session.scalars(select(Trigger).where(Trigger.workspace_id == ctx.workspace.id))).all()
+        return cls(ctx, rows)
+
+    def concerns(self, event_type: str) -> bool:
+        return event_type in self.entries or event_type in self.awaited
+
+    async def lock(self, events: Sequence[Happened]) -> None:
+        """Load (and on PostgreSQL lock, in id order) the contacts of the events that concern a trigger."""
+        wanted = sorted({e.contact_id for e in events if e.contact_id and self.concerns(e.type)})
+        if not wanted:
+            return
+        query = select(Contact).where(Contact.id.in_(wanted)).order_by(Contact.id)
+        if self.ctx.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(key_share=True)
+        self.contacts.update({c.id: c for c in (await self.ctx.session.scalars(query)).all()})
+
+    async def on_event(self, event: Happened) -> tuple[list[str], list[str]]:
+        """Answer the triggers the event matched and the runs it started, resumed or ended."""
+        if event.contact_id is None or not self.concerns(event.type):
+            return [], []
+        contact = self.contacts.get(event.contact_id)
+        if contact is None:
+            return [], []
+        touched = await self._live_runs(contact, event) if event.type in self.awaited else []
+        matched: list[str] = []
+        entries = self.entries.get(event.type, [])
+        base = engine.scope(None, contact, event.payload) if entries else {}
+        for trigger in entries:
+            if not conditions.passes(trigger.filter, conditions.FILTER_ROOTS, base):
+                continue
+            if trigger.counters and not await conditions.counters_hold(
+                    self.ctx.session, trigger.counters, contact_id=contact.id, at=event.occurred_at,
+                    tz=self.ctx.zone_of(contact), scope=base):
+                continue
+            matched.append(trigger.id)
+            run = await engine.enter(self.ctx, trigger, contact, event)
+            touched.append(run.id)
         return matched, touched
-    base = engine.scope(None, contact, event.payload)
-    tz = ctx.zone_of(contact)
-    for trigger in triggers:
-        if not conditions.passes(trigger.filter, conditions.FILTER_ROOTS, base):
-            continue
-        if trigger.counters and not await conditions.counters_hold(
-                session, trigger.counters, contact_id=contact.id, at=event.occurred_at, tz=tz, scope=base):
-            continue
-        matched.append(trigger.id)
-        run = await engine.enter(ctx, trigger, contact, event)
-        touched.append(run.id)
-    return matched, touched
+
+    async def _live_runs(self, contact: Contact, event: Happened) -> list[str]:
+        ctx = self.ctx
+        query = select(JourneyRun).where(JourneyRun.contact_id == contact.id, JourneyRun.state.in_(LIVE))
+        if ctx.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        touched: list[str] = []
+        for run in (await ctx.session.scalars(query.order_by(JourneyRun.id))).all():
+            trigger = self.triggers.get(run.trigger_id)
+            if trigger is None or event.id == run.event_id:
+                continue
+            here = engine.scope(run, contact, event.payload)
+            if event.occurred_at >= run.entered_at and any(
+                    rule["event"] == event.type and conditions.passes(rule.get("match"), conditions.MATCH_ROOTS, here)
+                    for rule in trigger.exit_on):
+                await engine.finish(ctx, run, CANCELLED, f"exit on {event.type} event {event.id}")
+                touched.append(run.id)
+                continue
+            wait = run.wait or {}
+            if (run.state == WAITING and wait.get("event") == event.type
+                    and datetime.fromisoformat(wait["since"]) < event.occurred_at
+                    <= datetime.fromisoformat(wait["until"])
+                    and conditions.passes(wait.get("match"), conditions.MATCH_ROOTS, here)):
+                await engine.resume(ctx, trigger, run, contact, branch="on_event", clock=event.occurred_at,
+                                    event=event)
+                touched.append(run.id)
+        return touched
 
 
-async def _live_runs(ctx: Context, contact: Contact, event: Happened) -> list[str]:
-    query = select(JourneyRun).where(JourneyRun.contact_id == contact.id, JourneyRun.state.in_(LIVE))
-    if ctx.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    runs = (await ctx.session.scalars(query.order_by(JourneyRun.id))).all()
-    if not runs:
-        return []
-    triggers = {t.id: t for t in (await ctx.session.scalars(
-        select(Trigger).where(Trigger.id.in_({r.trigger_id for r in runs})))).all()}
-    touched: list[str] = []
-    for run in runs:
-        trigger = triggers.get(run.trigger_id)
-        if trigger is None or event.id == run.event_id:
-            continue
-        here = engine.scope(run, contact, event.payload)
-        if event.occurred_at >= run.entered_at and any(
-                rule["event"] == event.type and conditions.passes(rule.get("match"), conditions.MATCH_ROOTS, here)
-                for rule in trigger.exit_on):
-            await engine.finish(ctx, run, CANCELLED, f"exit on {event.type} event {event.id}")
-            touched.append(run.id)
-            continue
-        wait = run.wait or {}
-        if (run.state == WAITING and wait.get("event") == event.type
-                and wait["since"] < event.occurred_at.isoformat() <= wait["until"]
-                and conditions.passes(wait.get("match"), conditions.MATCH_ROOTS, here)):
-            await engine.resume(ctx, trigger, run, contact, branch="on_event", clock=event.occurred_at, event=event)
-            touched.append(run.id)
-    return touched
+def _waits(steps: list[dict[str, object]]) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    for step in steps:
+        if step.get("type") == "wait" and step.get("event"):
+            out.append(step)
+        for branch in ("on_event", "on_timeout"):
+            value = step.get(branch)
+            if isinstance(value, list):
+                out += _waits(value)
+    return out
