@@ -41,8 +41,8 @@ class Clock:
             assert workspace is not None
             item = EventIn(type=type_, contact=EventContact(external_id=who, phone=_phone(who)),
                            payload=payload or {}, occurred_at=occurred or at, idempotency_key=key)
-            return (await ingest.ingest(session, workspace, [item], ctx=SendContext(self.state.renderer),
-                                        batch=False, now=at))[0]
+            return EventOut.model_validate((await ingest.ingest(
+                session, workspace, [item], ctx=SendContext(self.state.renderer), batch=False, now=at))[0])
 
     async def tick(self, at: datetime) -> int:
         runner = TimerRunner(self.state.engine, self.state.sessions, SendContext(self.state.renderer))

@@ -3,9 +3,10 @@ time or up to 1,000 at once, and read them back."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from herald import errors, pagination
@@ -85,35 +86,35 @@ async def _workspace(session: SessionDep, principal: Principal) -> Workspace:
 
 @router.post("", response_model=EventOut, status_code=202, summary="Send one event",
              responses={200: {"model": EventOut, "description": "A repeat of an earlier event (same idempotency key)"}})
-async def create_event(req: EventIn, request: Request, response: Response, session: SessionDep, state: StateDep,
-                       principal: Sender) -> EventOut:
+async def create_event(req: EventIn, request: Request, session: SessionDep, state: StateDep,
+                       principal: Sender) -> JSONResponse:
     """Stored durably, and acted on (journeys started, resumed, ended; alerts planned), before the answer."""
     out = (await ingest.ingest(session, await _workspace(session, principal), [req], ctx=send_context(state),
                                batch=False))[0]
-    if out.duplicate:
-        response.status_code = 200
-    else:
+    if not out["duplicate"]:
         await notify.notify(session)
         request.state.after_commit = state.wake_dispatcher
-    response.headers["Location"] = f"/v1/events/{out.id}"
-    return out
+    return JSONResponse(out, status_code=200 if out["duplicate"] else 202,
+                        headers={"Location": f"/v1/events/{out['id']}"})
 
 
 @router.post("/batch", response_model=EventBatchOut, status_code=202, summary="Send up to 1,000 events at once")
 async def create_batch(req: EventBatchIn, request: Request, session: SessionDep, state: StateDep,
-                       principal: Sender) -> EventBatchOut:
+                       principal: Sender) -> JSONResponse:
     """All or nothing: one bad event refuses the batch, naming each error's path (``events[3].payload.amount``)."""
     outs = await ingest.ingest(session, await _workspace(session, principal), req.events, ctx=send_context(state),
                                batch=True)
-    duplicates = sum(1 for o in outs if o.duplicate)
+    duplicates = sum(1 for o in outs if o["duplicate"])
     if duplicates < len(outs):
         await notify.notify(session)
         request.state.after_commit = state.wake_dispatcher
-    return EventBatchOut(accepted=len(outs) - duplicates, duplicates=duplicates, events=outs)
+    return JSONResponse({"accepted": len(outs) - duplicates, "duplicates": duplicates, "events": outs},
+                        status_code=202)
 
 
 @router.get("/{event_id}", response_model=EventOut, summary="One stored event")
-async def get_event(event_id: Annotated[str, Path(max_length=64)], session: SessionDep, principal: Reader) -> EventOut:
+async def get_event(event_id: Annotated[str, Path(max_length=64)], session: SessionDep,
+                    principal: Reader) -> dict[str, Any]:
     return ingest.to_out(await service.event(session, principal.workspace_id, event_id))
 
 
@@ -122,7 +123,7 @@ async def list_events(session: SessionDep, principal: Reader,
                       type: Annotated[str | None, Query(max_length=100)] = None,
                       contact_id: Annotated[str | None, Query(max_length=64)] = None,
                       limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                      cursor: Annotated[str | None, Query(max_length=200)] = None) -> EventPage:
+                      cursor: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
     query = select(Event).where(Event.workspace_id == principal.workspace_id)
     if type:
         query = query.where(Event.type == type)
@@ -133,5 +134,5 @@ async def list_events(session: SessionDep, principal: Reader,
     rows = list((await session.scalars(query.order_by(Event.id.desc()).limit(limit + 1))).all())
     more = len(rows) > limit
     rows = rows[:limit]
-    return EventPage(data=[ingest.to_out(e) for e in rows],
-                     next_cursor=pagination.encode(rows[-1].id) if more and rows else None)
+    return {"data": [ingest.to_out(e) for e in rows],
+            "next_cursor": pagination.encode(rows[-1].id) if more and rows else None}

@@ -23,7 +23,7 @@ from herald.contacts.models import Contact
 from herald.events import payloads
 from herald.events import service as types
 from herald.events.models import EVENTS, Event
-from herald.events.schemas import EventIn, EventOut
+from herald.events.schemas import EventIn
 from herald.triggers.engine import Context, Happened
 from herald.triggers.matching import Matcher
 from herald.triggers.sending import SendContext
@@ -33,16 +33,22 @@ KEYS = ("external_id", "email", "phone")
 
 
 def to_out(e: Event | dict[str, Any], *, duplicate: bool = False, triggers: list[str] | None = None,
-           runs: list[str] | None = None) -> EventOut:
+           runs: list[str] | None = None) -> dict[str, Any]:
+    """The event as the API answers it (:class:`EventOut`), JSON-ready: a batch of 1,000 answers is built
+    without validating 1,000 models that were made from checked data."""
     get = e.get if isinstance(e, dict) else lambda k: getattr(e, k)
-    return EventOut(id=get("id"), type=get("type"), contact_id=get("contact_id"), payload=get("payload"),
-                    occurred_at=get("occurred_at"), received_at=get("received_at"),
-                    idempotency_key=get("idempotency_key"), duplicate=duplicate, triggers=triggers or [],
-                    runs=runs or [])
+    return {"id": get("id"), "type": get("type"), "contact_id": get("contact_id"), "payload": get("payload"),
+            "occurred_at": _iso(get("occurred_at")), "received_at": _iso(get("received_at")),
+            "idempotency_key": get("idempotency_key"), "duplicate": duplicate, "triggers": triggers or [],
+            "runs": runs or []}
+
+
+def _iso(when: Any) -> str:
+    return str(when.astimezone(UTC).isoformat()).replace("+00:00", "Z")
 
 
 async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventIn], *, ctx: SendContext,
-                 batch: bool, now: datetime | None = None) -> list[EventOut]:
+                 batch: bool, now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or datetime.now(UTC)
 
     def prefix(i: int) -> str:
@@ -56,7 +62,7 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
     fresh = [i for i, item in enumerate(items) if not item.idempotency_key or item.idempotency_key not in earlier]
     found = await _contacts(session, workspace, [items[i] for i in fresh], [prefix(i) for i in fresh])
     contact_ids = {fresh[j]: contact_id for j, contact_id in found.items()}
-    outs: dict[int, EventOut] = {}
+    outs: dict[int, dict[str, Any]] = {}
     rows: list[tuple[int, dict[str, Any]]] = []
     by_key: dict[str, dict[str, Any]] = {}
     for i, item in enumerate(items):
