@@ -189,7 +189,9 @@ async def _contacts(session: AsyncSession, workspace: Workspace, items: list[Eve
 
 async def _upsert(session: AsyncSession, workspace_id: str, items: list[bulk.Item], key: str) -> list[bulk.Result]:
     """Create or update the contacts; when a concurrent request created one of them first (the external id is
-    unique), try again: the second pass finds it."""
+    unique), try again: the second pass finds it. SQLite has one writer at a time, so no race and no savepoint."""
+    if session.get_bind().dialect.name != "postgresql":
+        return await bulk.upsert(session, workspace_id, items, key=key, source="event")
     for attempt in range(3):
         try:
             async with session.begin_nested():
