@@ -176,3 +176,19 @@ async def test_a_timer_that_cannot_fire_is_retried_alone(loymax: Any) -> None:
             JOBS.c.unique_key == f"timer:{bad.id}:{bad.version}"))).one()
     assert job.state == "retrying"
     assert "not a number" in job.last_error
+
+
+async def test_a_run_whose_place_an_edit_removed_fails_with_the_reason(loymax: Any, herald: Running) -> None:
+    clock, trg, _ = loymax
+    await clock.emit("registered", "c8", T0)
+    await clock.tick(T0 + 14 * DAY)  # reminder 1 sent; now waiting in steps[0].on_timeout[1]
+    client = await herald.authed()
+    resp = await client.patch(f"/v1/triggers/{trg}", json={"steps": [
+        {"type": "send", "channel": "sms", "template": "reminder-1"}]})
+    assert resp.status_code == 200, resp.text
+    await clock.tick(T0 + 28 * DAY)
+    [run] = await clock.runs(trg)
+    assert run.state == "failed"
+    assert run.reason is not None
+    assert "steps changed" in run.reason
+    assert len(await clock.sent(trg)) == 1

@@ -69,12 +69,19 @@ def scope(run: JourneyRun | None, contact: Contact | None, payload: dict[str, An
             "contact": contacts.variables(contact) if contact is not None else {}}
 
 
+class StepsChanged(Exception):
+    """The trigger's steps were edited and this run's place in them no longer exists."""
+
+
 def locate(steps: list[dict[str, Any]], path: list[Any]) -> dict[str, Any] | None:
     """The step at ``path`` (``[2, "on_timeout", 0]``), or None past the end of its list."""
     current: list[dict[str, Any]] = steps
-    for depth in range(0, len(path) - 1, 2):
-        current = current[path[depth]].get(path[depth + 1], [])
-    index = path[-1]
+    try:
+        for depth in range(0, len(path) - 1, 2):
+            current = current[path[depth]].get(path[depth + 1], [])
+        index = path[-1]
+    except (IndexError, KeyError, TypeError, AttributeError):
+        raise StepsChanged(f"the trigger's steps changed and step {path} is gone") from None
     return current[index] if index < len(current) else None
 
 
@@ -141,7 +148,11 @@ async def advance(ctx: Context, trigger: Trigger, run: JourneyRun, contact: Cont
                   event: Happened | None = None) -> None:
     """Walk from the current step until the run waits or ends."""
     for _ in range(MAX_MOVES):
-        step = locate(trigger.steps, run.position)
+        try:
+            step = locate(trigger.steps, run.position)
+        except StepsChanged as exc:
+            await finish(ctx, run, FAILED, str(exc))
+            return
         if step is None:
             if len(run.position) == 1:
                 await finish(ctx, run, COMPLETED, None)
