@@ -21,6 +21,7 @@ from herald.deps import AppState
 from herald.events import api as events_api
 from herald.imports import api as imports_api
 from herald.inbound import api as inbound_api
+from herald.inbound import rules_api as keywords_api
 from herald.limits import BodyLimit
 from herald.lists import api as lists_api
 from herald.logs import configure_logging
@@ -73,7 +74,8 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
                    providers_api.router, tools_api.router, webhooks_api.router, health.router,
                    audit_api.router, unsubscribe_api.router, contacts_api.router, lists_api.router,
                    imports_api.router, suppressions_api.router, inbound_api.router, campaigns_api.router,
-                   attempts_api.router, events_api.types_router, events_api.router, triggers_api.router):
+                   attempts_api.router, events_api.types_router, events_api.router, triggers_api.router,
+                   keywords_api.router):
         app.include_router(router)
     app.include_router(console.router, include_in_schema=False)
     app.include_router(console.audience_router, include_in_schema=False)

@@ -20,5 +20,7 @@ SCOPES = {
     "event_types:write": "Create, change and delete event types",
     "triggers:read": "Read triggers, their statistics and journey runs",
     "triggers:write": "Create, change, activate and delete triggers",
+    "keywords:read": "Read the workspace's own keywords and keyword answers",
+    "keywords:write": "Add and remove keywords; set the answers to STOP, START and HELP",
 }
 ALL = tuple(SCOPES)

@@ -33,6 +33,7 @@ class InboundOut(BaseModel):
     keyword: str | None
     action: str
     reply_id: str | None
+    event_id: str | None = None
     received_at: datetime
 
 
@@ -44,7 +45,7 @@ class InboundPage(BaseModel):
 def to_out(m: InboundMessage) -> InboundOut:
     return InboundOut(id=m.id, from_=m.from_address, to=m.to_address, body=m.body, contact_id=m.contact_id,
                       in_reply_to=m.in_reply_to, keyword=m.keyword, action=m.action, reply_id=m.reply_id,
-                      received_at=m.received_at)
+                      event_id=m.event_id, received_at=m.received_at)
 
 
 @router.get("/v1/inbound", response_model=InboundPage, summary="Messages received (replies), newest first")

@@ -8,7 +8,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-OPT_OUT, OPT_IN, HELP = "opt_out", "opt_in", "help"
+OPT_OUT, OPT_IN, HELP, REPLY, EVENT = "opt_out", "opt_in", "help", "reply", "event"
+ACTIONS = (OPT_OUT, OPT_IN, HELP, REPLY, EVENT)
 # The carriers' standard words (CTIA, Twilio's defaults) and their equivalents in the languages customers write.
 DEFAULTS: dict[str, frozenset[str]] = {
     OPT_OUT: frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "revoke", "optout",
@@ -33,12 +34,26 @@ def _fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+def fold(word: str) -> str:
+    """A keyword as replies are compared with it: "Opt-Out!" and "optout" are the same word."""
+    return "".join(_WORDS.findall(_fold(word)))
+
+
+def reserved(word: str) -> str | None:
+    """The built-in action a word already has (opt-out words can never be given another meaning)."""
+    folded = fold(word)
+    return next((action for action, words in DEFAULTS.items() if folded in words), None)
+
+
 def read(body: str, custom: dict[str, frozenset[str]] | None = None) -> Match | None:
-    """The keyword action in ``body``, or None when there is none or it is not clear."""
+    """The keyword action in ``body``, or None when there is none or it is not clear. ``custom`` adds words
+    per action (built-in or ``reply`` / ``event``)."""
     words = _WORDS.findall(_fold(body))
     if not words or len(words) > 6:
         return None
-    table = {action: DEFAULTS[action] | (custom or {}).get(action, frozenset()) for action in DEFAULTS}
+    extra = custom or {}
+    table = {action: DEFAULTS.get(action, frozenset()) | extra.get(action, frozenset())
+             for action in (*DEFAULTS, *extra)}
     joined = "".join(words)  # "opt-out", "Opt out", "STOP ALL"
     for action, keys in table.items():
         if joined in keys:

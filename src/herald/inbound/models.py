@@ -32,7 +32,45 @@ class InboundMessage(Base):
     """The latest message we sent this number from this sender within the reply window."""
     keyword: Mapped[str | None] = mapped_column(String(40))
     action: Mapped[str] = mapped_column(String(20), default="none")
-    """opt_out | opt_in | help | none (left for a person)"""
+    """opt_out | opt_in | help | reply | event | event_failed | none (left for a person)"""
     reply_id: Mapped[str | None] = mapped_column(String(40))
     """The confirmation or help message we answered with."""
+    event_id: Mapped[str | None] = mapped_column(String(40))
+    """The event a custom keyword fired."""
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KeywordRule(Base):
+    """A workspace's own keyword (per sender, or for all its senders) and what it does: opt out, opt in, help,
+    reply with a template, or fire an event (so triggers can react to replies)."""
+
+    __tablename__ = "keyword_rules"
+    __table_args__ = (Index(None, "workspace_id", "sender"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    sender: Mapped[str | None] = mapped_column(String(32))
+    """The number or short code it applies to; none = every sender of the workspace."""
+    word: Mapped[str] = mapped_column(String(40))
+    """Folded: lower case, accents and punctuation removed (as replies are read)."""
+    action: Mapped[str] = mapped_column(String(20))
+    template_id: Mapped[str | None] = mapped_column(String(40))
+    event_type: Mapped[str | None] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class KeywordText(Base):
+    """The answer to an opt-out, opt-in or help keyword, per sender (or all) and language (or any)."""
+
+    __tablename__ = "keyword_texts"
+    __table_args__ = (Index(None, "workspace_id", "action"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    sender: Mapped[str | None] = mapped_column(String(32))
+    action: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str | None] = mapped_column(String(8))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

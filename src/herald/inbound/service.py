@@ -16,8 +16,11 @@ from herald import addresses, errors, ids
 from herald.auth.models import Workspace
 from herald.auth.service import audit
 from herald.contacts import service as contacts
+from herald.events import ingest
+from herald.events.schemas import EventContact, EventIn
 from herald.inbound import keywords
-from herald.inbound.models import InboundMessage
+from herald.inbound import rules as keyword_rules
+from herald.inbound.models import InboundMessage, KeywordRule
 from herald.messages import service as messages
 from herald.messages.models import Message
 from herald.messages.schemas import MessageCreate
@@ -25,6 +28,7 @@ from herald.pipeline import policy
 from herald.providers.models import Provider
 from herald.suppressions import service as suppressions
 from herald.templates.liquid import Renderer
+from herald.triggers.sending import SendContext
 
 REPLY_WINDOW = timedelta(hours=24)
 KEYWORD_SOURCE = policy.ANSWER_SOURCE
@@ -77,10 +81,20 @@ async def receive(session: AsyncSession, provider: Provider, message: Inbound, *
                                  Message.created_at >= now - REPLY_WINDOW,
                                  (Message.sender == ours) | Message.sender.is_(None))
         .order_by(Message.id.desc()).limit(1))
-    match = keywords.read(message.body)
+    rules = await keyword_rules.rules_for(session, workspace.id, ours)
+    custom: dict[str, set[str]] = {}
+    by_word: dict[str, KeywordRule] = {}
+    for each in rules:  # a sender's own rule comes first and wins
+        if by_word.setdefault(each.word, each) is each:
+            custom.setdefault(each.action, set()).add(each.word)
+    match = keywords.read(message.body, {action: frozenset(words) for action, words in custom.items()})
     if match is None:
         return row
     row.keyword, row.action = match.keyword, match.action
+    rule = by_word.get(keywords.fold(match.keyword))
+    if match.action == keywords.EVENT and rule is not None and rule.event_type:
+        row.event_id = await _fire(session, workspace, row, rule.event_type, renderer)
+        return row
     target = await suppressions.workspace_list(session, workspace.id)
     if match.action == keywords.OPT_OUT:
         await suppressions.add(session, target, [{"channel": "sms", "address": sender, "scope": "all",
@@ -92,13 +106,40 @@ async def receive(session: AsyncSession, provider: Provider, message: Inbound, *
         if lifted:
             audit(session, workspace.id, "recipient", "suppression.lifted", target.id,
                   {"source": "keyword", "keyword": match.keyword, "inbound_id": row.id})
-    reply = await messages.create(
-        session, workspace, MessageCreate(channel="sms", to=sender, body=texts(workspace)[match.action],
-                                          sender=ours, classification="transactional", provider=provider.id,
-                                          metadata={"inbound_id": row.id}),
-        source=KEYWORD_SOURCE, renderer=renderer, actor="keyword")
-    row.reply_id = reply.id
+    if match.action == keywords.REPLY and rule is not None and rule.template_id:
+        answer = MessageCreate(channel="sms", to=sender, template=rule.template_id, sender=ours,
+                               data={"inbound": {"body": row.body, "keyword": row.keyword, "from": sender}},
+                               classification="transactional", provider=provider.id, metadata={"inbound_id": row.id})
+    else:
+        text = await keyword_rules.text_for(session, workspace.id, match.action, ours,
+                                            contact.locale if contact else None)
+        answer = MessageCreate(channel="sms", to=sender, body=text or texts(workspace)[match.action], sender=ours,
+                               classification="transactional", provider=provider.id, metadata={"inbound_id": row.id})
+    try:
+        reply = await messages.create(session, workspace, answer, source=KEYWORD_SOURCE, renderer=renderer,
+                                      actor="keyword")
+        row.reply_id = reply.id
+    except errors.RenderFailed as exc:  # kept as a failed message that says why; the reply itself is stored
+        row.reply_id = exc.message_id
     return row
+
+
+async def _fire(session: AsyncSession, workspace: Workspace, row: InboundMessage, event_type: str,
+                renderer: Renderer | None) -> str | None:
+    """Turn the reply into an event of ``event_type`` for its sender, so triggers react to it. The inbound id is
+    its idempotency key: a retried webhook fires nothing twice."""
+    who = EventContact(id=row.contact_id) if row.contact_id else EventContact(phone=row.from_address)
+    payload = {"keyword": row.keyword, "body": row.body, "from": row.from_address, "to": row.to_address,
+               "inbound_id": row.id}
+    try:
+        out = await ingest.ingest(session, workspace, [EventIn(type=event_type, contact=who, payload=payload,
+                                                               idempotency_key=f"inbound:{row.id}")],
+                                  ctx=SendContext(renderer or Renderer()), batch=False)
+    except errors.HeraldError as exc:  # the event type changed since the keyword was made: keep the reply
+        row.action = "event_failed"
+        row.keyword = f"{row.keyword} ({exc.code})"[:40]
+        return None
+    return str(out[0]["id"])
 
 
 def _phone(raw: str, region: str) -> str:
