@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
         worker = Worker(settings, engine, keyring, metrics) if with_worker else None
         if worker:
             state.wake_dispatcher = worker.wake
+            state.opted_out = worker.opted_out
             worker.start()
         app.state.herald = state
         try:

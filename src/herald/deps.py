@@ -27,6 +27,8 @@ class AppState:
     metrics: Metrics
     renderer: Renderer
     wake_dispatcher: Callable[[], None] = field(default=lambda: None)
+    opted_out: Callable[[str], None] = field(default=lambda address: None)
+    """Tells this process's dispatcher (``herald serve``) that an address just replied STOP."""
 
 
 async def get_state(request: Request) -> AppState:

@@ -63,11 +63,14 @@ class Worker:
                        asyncio.create_task(self.jobs.run(self.stop), name="jobs"),
                        asyncio.create_task(self.timers.run(self.stop), name="timers")]
         if self.database_url.startswith("postgresql"):
-            self._tasks.append(asyncio.create_task(notify.listen(self.database_url, self.wake, self.stop),
-                                                   name="listen"))
+            self._tasks.append(asyncio.create_task(
+                notify.listen(self.database_url, self.wake, self.stop, opted_out=self.opted_out), name="listen"))
 
     def wake(self) -> None:
         self.dispatcher.wakeup.set()
+
+    def opted_out(self, address: str) -> None:
+        self.dispatcher.opted_out.add(address)
 
     async def shutdown(self) -> None:
         self.stop.set()

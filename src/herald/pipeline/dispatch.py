@@ -25,6 +25,7 @@ from herald.db.session import write_lock
 from herald.messages.models import MESSAGES, SENDING
 from herald.metrics import Metrics
 from herald.pipeline import outcomes, policy
+from herald.pipeline.optouts import RecentOptOuts
 from herald.pipeline.outcomes import Outcome
 from herald.providers.runtime import LiveProvider, ProviderCache
 from herald.queue import claim as claims
@@ -87,6 +88,7 @@ class Dispatcher:
         self.flush_interval = flush_interval
         self.prepare = prepare
         self.wakeup = asyncio.Event()
+        self.opted_out = RecentOptOuts()
         self._inflight: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
         self._pending: list[Outcome] = []
@@ -185,6 +187,9 @@ class Dispatcher:
             started = datetime.now(UTC)
             if row.expires_at is not None and row.expires_at <= started:
                 return outcomes.expired(row, token, started)
+        if row.to_address in self.opted_out and row.source != policy.ANSWER_SOURCE:
+            return outcomes.skipped(row, token, started, "opted_out",
+                                    "Not sent: the recipient replied STOP just before it went out")
         envelope = Envelope(
             message_id=row.id, channel=row.channel, to=row.to_address, content=content, sender=row.sender,
             callback_url=f"{self.public_url}/webhooks/{live.kind}/{live.id}/status?mid={row.id}",

@@ -11,10 +11,12 @@ from fastapi import APIRouter, Header, Path, Request, Response
 from herald import errors
 from herald.channels.sms import twilio
 from herald.deps import SessionDep, StateDep
+from herald.inbound import keywords
 from herald.inbound import service as inbound
 from herald.messages import receipts
 from herald.providers.models import Provider
 from herald.providers.runtime import settings_for
+from herald.queue import notify
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -55,7 +57,16 @@ async def twilio_inbound(request: Request, session: SessionDep, state: StateDep,
         raise errors.Invalid("An inbound message needs MessageSid, From and To.", code="invalid_inbound")
     stored = await inbound.receive(session, provider, inbound.Inbound(sid, sender, to, form.get("Body") or ""),
                                    renderer=state.renderer)
-    if stored is not None and stored.reply_id:
+    if stored is not None and stored.action == keywords.OPT_OUT:
+        await notify.opt_out(session, stored.from_address)
+        address = stored.from_address
+
+        def after() -> None:  # committed: what this process's dispatcher holds must not go to this number
+            state.opted_out(address)
+            state.wake_dispatcher()
+
+        request.state.after_commit = after
+    elif stored is not None and stored.reply_id:
         request.state.after_commit = state.wake_dispatcher
     return Response(EMPTY_TWIML, media_type="text/xml")
 
