@@ -114,3 +114,34 @@ async def test_what_a_keyword_may_not_be(herald: Running) -> None:
     assert [k["word"] for k in listed] == ["JOIN"]
     assert (await client.delete(f"/v1/keywords/{listed[0]['id']}")).status_code == 204
     assert (await client.delete(f"/v1/keywords/{listed[0]['id']}")).status_code == 404
+
+
+async def test_replies_thread_within_the_window_and_a_silent_conversation_closes(herald: Running) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from herald.db.session import unit_of_work
+    from herald.inbound.models import InboundMessage
+    from herald.messages.models import Message
+
+    client, provider_id = await setup(herald)
+    assert (await client.get("/v1/inbound-settings")).json() == {"reply_window_minutes": 1440}
+    assert (await client.put("/v1/inbound-settings", json={"reply_window_minutes": 0})).status_code == 422
+    resp = await client.put("/v1/inbound-settings", json={"reply_window_minutes": 60})
+    assert resp.json() == {"reply_window_minutes": 60}
+    sent = (await client.post("/v1/messages", json={"channel": "sms", "to": THEM, "body": "Your card is ready"})).json()
+
+    async def age(table: Any, column: Any, minutes: int) -> None:
+        async with unit_of_work(herald.app.state.herald.sessions) as session:
+            await session.execute(update(table).values({column: datetime.now(UTC) - timedelta(minutes=minutes)}))
+
+    await age(Message, "created_at", 30)
+    await reply(herald, provider_id, "Thanks, when can I pick it up?", "SM" + "1" * 32)
+    await age(Message, "created_at", 100)
+    await age(InboundMessage, "received_at", 50)
+    await reply(herald, provider_id, "Is tomorrow fine?", "SM" + "2" * 32)  # the conversation goes on
+    await age(InboundMessage, "received_at", 100)
+    await reply(herald, provider_id, "Hello?", "SM" + "3" * 32)  # after an hour of silence: a new start
+    rows = sorted(await inbound(client), key=lambda r: r["id"])
+    assert [r["in_reply_to"] for r in rows] == [sent["id"], sent["id"], None]

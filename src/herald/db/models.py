@@ -6,7 +6,7 @@ from herald.contacts.models import Contact
 from herald.db.base import Base
 from herald.events.models import Event, EventType
 from herald.imports.models import Import, ImportChunk, ImportFailure
-from herald.inbound.models import InboundMessage, KeywordRule, KeywordText
+from herald.inbound.models import InboundMessage, InboundSettings, KeywordRule, KeywordText
 from herald.lists.models import ContactList, ListMember
 from herald.messages.models import Attempt, IdempotencyKey, Message, MessageContent, MessageEvent
 from herald.providers.models import Provider
@@ -32,6 +32,7 @@ __all__ = [
     "ImportChunk",
     "ImportFailure",
     "InboundMessage",
+    "InboundSettings",
     "Job",
     "JourneyRun",
     "KeywordRule",

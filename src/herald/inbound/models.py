@@ -74,3 +74,16 @@ class KeywordText(Base):
     text: Mapped[str] = mapped_column(Text)
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundSettings(Base):
+    """How replies thread: a reply belongs to the latest message we sent that number within the reply window,
+    and a conversation stays open while either side keeps writing within it; after that much silence it
+    closes, and a later reply starts afresh."""
+
+    __tablename__ = "inbound_settings"
+
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    reply_window_minutes: Mapped[int] = mapped_column(default=1440)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

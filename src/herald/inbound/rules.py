@@ -19,10 +19,11 @@ from herald.auth.service import audit
 from herald.events import payloads
 from herald.events import service as event_types
 from herald.inbound import keywords
-from herald.inbound.models import KeywordRule, KeywordText
+from herald.inbound.models import InboundSettings, KeywordRule, KeywordText
 from herald.templates import service as templates
 
 ANSWERED = (keywords.OPT_OUT, keywords.OPT_IN, keywords.HELP)
+DEFAULT_REPLY_WINDOW = 24 * 60
 SAMPLE_REPLY = {"keyword": "JOIN", "body": "join", "from": "+14155550100", "to": "+14155550199",
                 "inbound_id": "in_SAMPLE"}
 
@@ -144,3 +145,22 @@ async def text_for(session: AsyncSession, workspace_id: str, action: str, sender
 
     best = min(rows, key=rank, default=None)
     return best.text if best is not None and rank(best)[1] < 2 else None
+
+
+async def reply_window(session: AsyncSession, workspace_id: str) -> int:
+    """Minutes a reply may come after our message (or the person's previous reply) and still thread."""
+    row = await session.get(InboundSettings, workspace_id)
+    return row.reply_window_minutes if row is not None else DEFAULT_REPLY_WINDOW
+
+
+async def set_reply_window(session: AsyncSession, workspace_id: str, minutes: int, actor: str) -> InboundSettings:
+    row = await session.get(InboundSettings, workspace_id)
+    now = datetime.now(UTC)
+    if row is None:
+        row = InboundSettings(workspace_id=workspace_id, reply_window_minutes=minutes, updated_by=actor,
+                              updated_at=now)
+        session.add(row)
+    else:
+        row.reply_window_minutes, row.updated_by, row.updated_at = minutes, actor, now
+    audit(session, workspace_id, actor, "inbound_settings.set", workspace_id, {"reply_window_minutes": minutes})
+    return row

@@ -135,3 +135,23 @@ async def delete_text(text_id: Annotated[str, Path(max_length=64)], session: Ses
     audit(session, row.workspace_id, principal.client_id, "keyword_text.delete", row.id, {"action": row.action})
     await session.delete(row)
     return Response(status_code=204)
+
+
+class InboundSettingsIO(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reply_window_minutes: int = Field(ge=1, le=30 * 24 * 60, description="A reply threads to our latest message "
+                                      "(or continues the conversation) sent within this many minutes; after as "
+                                      "much silence the conversation closes")
+
+
+@router.get("/v1/inbound-settings", response_model=InboundSettingsIO, summary="How replies thread")
+async def get_settings(session: SessionDep, principal: Reader) -> InboundSettingsIO:
+    return InboundSettingsIO(reply_window_minutes=await rules.reply_window(session, principal.workspace_id))
+
+
+@router.put("/v1/inbound-settings", response_model=InboundSettingsIO, summary="Change how replies thread")
+async def put_settings(req: InboundSettingsIO, session: SessionDep, principal: Writer) -> InboundSettingsIO:
+    row = await rules.set_reply_window(session, principal.workspace_id, req.reply_window_minutes,
+                                       principal.client_id)
+    return InboundSettingsIO(reply_window_minutes=row.reply_window_minutes)

@@ -30,7 +30,6 @@ from herald.suppressions import service as suppressions
 from herald.templates.liquid import Renderer
 from herald.triggers.sending import SendContext
 
-REPLY_WINDOW = timedelta(hours=24)
 KEYWORD_SOURCE = policy.ANSWER_SOURCE
 
 
@@ -75,12 +74,7 @@ async def receive(session: AsyncSession, provider: Provider, message: Inbound, *
         return None
     contact = await contacts.by_address(session, workspace.id, "sms", sender)
     row.contact_id = contact.id if contact else None
-    row.in_reply_to = await session.scalar(
-        select(Message.id).where(Message.workspace_id == workspace.id, Message.channel == "sms",
-                                 Message.to_address == sender, Message.source != KEYWORD_SOURCE,
-                                 Message.created_at >= now - REPLY_WINDOW,
-                                 (Message.sender == ours) | Message.sender.is_(None))
-        .order_by(Message.id.desc()).limit(1))
+    row.in_reply_to = await thread_of(session, workspace.id, sender, ours, row.id, now)
     rules = await keyword_rules.rules_for(session, workspace.id, ours)
     custom: dict[str, set[str]] = {}
     by_word: dict[str, KeywordRule] = {}
@@ -140,6 +134,28 @@ async def _fire(session: AsyncSession, workspace: Workspace, row: InboundMessage
         row.keyword = f"{row.keyword} ({exc.code})"[:40]
         return None
     return str(out[0]["id"])
+
+
+async def thread_of(session: AsyncSession, workspace_id: str, sender: str, ours: str, inbound_id: str,
+                    now: datetime) -> str | None:
+    """The outbound message a reply answers: the latest we sent this number from this sender within the reply
+    window; or, when the person keeps writing, the message their previous reply (within the window) answered.
+    After a window of silence on both sides the conversation is closed and the reply stands alone."""
+    window = timedelta(minutes=await keyword_rules.reply_window(session, workspace_id))
+    latest = await session.scalar(
+        select(Message.id).where(Message.workspace_id == workspace_id, Message.channel == "sms",
+                                 Message.to_address == sender, Message.source != KEYWORD_SOURCE,
+                                 Message.created_at >= now - window,
+                                 (Message.sender == ours) | Message.sender.is_(None))
+        .order_by(Message.id.desc()).limit(1))
+    if latest is not None:
+        return str(latest)
+    return await session.scalar(
+        select(InboundMessage.in_reply_to).where(
+            InboundMessage.workspace_id == workspace_id, InboundMessage.from_address == sender,
+            InboundMessage.to_address == ours, InboundMessage.id != inbound_id,
+            InboundMessage.received_at >= now - window, InboundMessage.in_reply_to.is_not(None))
+        .order_by(InboundMessage.id.desc()).limit(1))
 
 
 def _phone(raw: str, region: str) -> str:

@@ -53,9 +53,19 @@ def upgrade() -> None:
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('event_id', sa.String(length=40), nullable=True))
 
+    op.create_table('inbound_settings',
+    sa.Column('workspace_id', sa.String(length=40), nullable=False),
+    sa.Column('reply_window_minutes', sa.Integer(), nullable=False),
+    sa.Column('updated_by', sa.String(length=100), nullable=False),
+    sa.Column('updated_at', herald.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_inbound_settings_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('workspace_id', name=op.f('pk_inbound_settings'))
+    )
+
 
 
 def downgrade() -> None:
+    op.drop_table('inbound_settings')
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.drop_column('event_id')
 
