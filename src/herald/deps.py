@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herald import errors
 from herald.auth import tokens
+from herald.auth.models import Workspace
 from herald.crypto import Keyring
 from herald.db.session import unit_of_work, write_lock
 from herald.metrics import Metrics
@@ -73,3 +74,11 @@ def require(scope: str) -> Callable[..., Awaitable[tokens.Principal]]:
         return principal
 
     return check
+
+
+async def workspace_of(session: AsyncSession, principal: tokens.Principal) -> Workspace:
+    """The caller's workspace (a token outlives nothing: a deleted workspace's tokens stop here)."""
+    workspace = await session.get(Workspace, principal.workspace_id)
+    if workspace is None:
+        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
+    return workspace

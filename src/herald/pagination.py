@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from herald import errors
 
@@ -23,6 +28,18 @@ def decode(cursor: str, prefix: str) -> str:
     if not value.startswith(f"{prefix}_") or encode(value) != cursor:
         raise errors.Invalid("The cursor is not one this API gave out.", code="invalid_cursor", field="cursor")
     return value
+
+
+async def newest_first(session: AsyncSession, query: Select[Any], id_column: InstrumentedAttribute[Any],
+                       prefix: str, *, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+    """One page of ``query``'s rows, newest first by their time-sortable id, and the cursor of the next page
+    (None on the last)."""
+    if cursor:
+        query = query.where(id_column < decode(cursor, prefix))
+    rows = list((await session.scalars(query.order_by(id_column.desc()).limit(limit + 1))).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, encode(str(getattr(rows[-1], id_column.key))) if more and rows else None
 
 
 def after_row(cursor: str) -> int:

@@ -64,13 +64,7 @@ async def list_audit(
         query = query.where(AuditLog.created_at >= start)
     if (end := pagination.aware(until, "until")) is not None:
         query = query.where(AuditLog.created_at < end)
-    if cursor:
-        query = query.where(AuditLog.id < pagination.decode(cursor, "aud"))
     # Ids are time-sortable (herald.ids), so id order is creation order and a stable cursor.
-    rows = list((await session.scalars(query.order_by(AuditLog.id.desc()).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return AuditPage(
-        data=[AuditEntry.model_validate(r, from_attributes=True) for r in rows],
-        next_cursor=pagination.encode(rows[-1].id) if more and rows else None,
-    )
+    rows, next_cursor = await pagination.newest_first(session, query, AuditLog.id, "aud", limit=limit, cursor=cursor)
+    return AuditPage(data=[AuditEntry.model_validate(r, from_attributes=True) for r in rows],
+                     next_cursor=next_cursor)

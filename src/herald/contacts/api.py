@@ -8,24 +8,16 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from herald import errors, idempotency
-from herald.auth.models import Workspace
 from herald.auth.tokens import Principal
 from herald.contacts import consent, fields, privacy, service
 from herald.contacts.schemas import ConsentChange, ContactIn, ContactOut, ContactPage, ContactPatch
-from herald.deps import SessionDep, require
+from herald.deps import SessionDep, require, workspace_of
 from herald.problems import COMMON_RESPONSES
 
 router = APIRouter(prefix="/v1/contacts", tags=["contacts"], responses={**COMMON_RESPONSES})
 Reader = Annotated[Principal, Depends(require("contacts:read"))]
 Writer = Annotated[Principal, Depends(require("contacts:write"))]
 ContactId = Annotated[str, Path(max_length=64)]
-
-
-async def workspace_of(session: SessionDep, principal: Principal) -> Workspace:
-    workspace = await session.get(Workspace, principal.workspace_id)
-    if workspace is None:
-        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
-    return workspace
 
 
 def client_ip(request: Request) -> str | None:

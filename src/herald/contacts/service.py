@@ -109,12 +109,7 @@ async def page(session: AsyncSession, workspace_id: str, *, limit: int, cursor: 
     for name, value in filters.items():
         if value:
             query = query.where(getattr(Contact, name) == value)
-    if cursor:
-        query = query.where(Contact.id < pagination.decode(cursor, "ct"))
-    rows = list((await session.scalars(query.order_by(Contact.id.desc()).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, pagination.encode(rows[-1].id) if more and rows else None
+    return await pagination.newest_first(session, query, Contact.id, "ct", limit=limit, cursor=cursor)
 
 
 def audit_change(session: AsyncSession, contact: Contact, actor: str, action: str, ip: str | None,

@@ -9,10 +9,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from herald import errors, pagination
-from herald.auth.models import Workspace
+from herald import pagination
 from herald.auth.tokens import Principal
-from herald.deps import AppState, SessionDep, StateDep, require
+from herald.deps import AppState, SessionDep, StateDep, require, workspace_of
 from herald.events import ingest, service
 from herald.events.models import Event, EventType
 from herald.events.schemas import (
@@ -77,19 +76,13 @@ def send_context(state: AppState) -> SendContext:
                        Links(state.keyring, state.settings.effective_public_url))
 
 
-async def _workspace(session: SessionDep, principal: Principal) -> Workspace:
-    workspace = await session.get(Workspace, principal.workspace_id)
-    if workspace is None:
-        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
-    return workspace
-
 
 @router.post("", response_model=EventOut, status_code=202, summary="Send one event",
              responses={200: {"model": EventOut, "description": "A repeat of an earlier event (same idempotency key)"}})
 async def create_event(req: EventIn, request: Request, session: SessionDep, state: StateDep,
                        principal: Sender) -> JSONResponse:
     """Stored durably, and acted on (journeys started, resumed, ended; alerts planned), before the answer."""
-    out = (await ingest.ingest(session, await _workspace(session, principal), [req], ctx=send_context(state),
+    out = (await ingest.ingest(session, await workspace_of(session, principal), [req], ctx=send_context(state),
                                batch=False))[0]
     if not out["duplicate"]:
         await notify.notify(session)
@@ -102,7 +95,7 @@ async def create_event(req: EventIn, request: Request, session: SessionDep, stat
 async def create_batch(req: EventBatchIn, request: Request, session: SessionDep, state: StateDep,
                        principal: Sender) -> JSONResponse:
     """All or nothing: one bad event refuses the batch, naming each error's path (``events[3].payload.amount``)."""
-    outs = await ingest.ingest(session, await _workspace(session, principal), req.events, ctx=send_context(state),
+    outs = await ingest.ingest(session, await workspace_of(session, principal), req.events, ctx=send_context(state),
                                batch=True)
     duplicates = sum(1 for o in outs if o["duplicate"])
     if duplicates < len(outs):
@@ -129,10 +122,5 @@ async def list_events(session: SessionDep, principal: Reader,
         query = query.where(Event.type == type)
     if contact_id:
         query = query.where(Event.contact_id == contact_id)
-    if cursor:
-        query = query.where(Event.id < pagination.decode(cursor, "ev"))
-    rows = list((await session.scalars(query.order_by(Event.id.desc()).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"data": [ingest.to_out(e) for e in rows],
-            "next_cursor": pagination.encode(rows[-1].id) if more and rows else None}
+    rows, next_cursor = await pagination.newest_first(session, query, Event.id, "ev", limit=limit, cursor=cursor)
+    return {"data": [ingest.to_out(e) for e in rows], "next_cursor": next_cursor}

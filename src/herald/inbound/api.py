@@ -59,13 +59,9 @@ async def list_inbound(session: SessionDep, principal: Reader,
         query = query.where(InboundMessage.from_address == from_)
     if action:
         query = query.where(InboundMessage.action == action)
-    if cursor:
-        query = query.where(InboundMessage.id < pagination.decode(cursor, "in"))
-    rows = list((await session.scalars(query.order_by(InboundMessage.id.desc()).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return InboundPage(data=[to_out(r) for r in rows],
-                       next_cursor=pagination.encode(rows[-1].id) if more and rows else None)
+    rows, next_cursor = await pagination.newest_first(session, query, InboundMessage.id, "in", limit=limit,
+                                                      cursor=cursor)
+    return InboundPage(data=[to_out(r) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/v1/contacts/{contact_id}/conversation", summary="A contact's SMS thread: what we sent and what "

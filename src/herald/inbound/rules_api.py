@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from herald import errors
-from herald.auth.models import Workspace
 from herald.auth.service import audit
 from herald.auth.tokens import Principal
-from herald.deps import SessionDep, require
+from herald.deps import SessionDep, require, workspace_of
 from herald.inbound import rules
 from herald.inbound.models import KeywordRule, KeywordText
 from herald.problems import COMMON_RESPONSES, PROBLEM_SCHEMA
@@ -81,16 +80,10 @@ def _text_out(t: KeywordText) -> KeywordTextOut:
                           updated_by=t.updated_by, updated_at=t.updated_at)
 
 
-async def _workspace(session: SessionDep, principal: Principal) -> Workspace:
-    workspace = await session.get(Workspace, principal.workspace_id)
-    if workspace is None:
-        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
-    return workspace
-
 
 @router.post("/v1/keywords", response_model=KeywordOut, status_code=201, summary="Add a keyword")
 async def add_keyword(req: KeywordIn, session: SessionDep, principal: Writer) -> KeywordOut:
-    rule = await rules.add_rule(session, await _workspace(session, principal), req.model_dump(), principal.client_id)
+    rule = await rules.add_rule(session, await workspace_of(session, principal), req.model_dump(), principal.client_id)
     return _rule_out(rule)
 
 
@@ -114,7 +107,7 @@ async def delete_keyword(keyword_id: Annotated[str, Path(max_length=64)], sessio
 
 @router.put("/v1/keyword-texts", response_model=KeywordTextOut, summary="Set the answer to a keyword")
 async def set_text(req: KeywordTextIn, session: SessionDep, principal: Writer) -> KeywordTextOut:
-    row = await rules.set_text(session, await _workspace(session, principal), req.model_dump(), principal.client_id)
+    row = await rules.set_text(session, await workspace_of(session, principal), req.model_dump(), principal.client_id)
     await session.flush()
     return _text_out(row)
 

@@ -9,9 +9,8 @@ from sqlalchemy import delete, select
 
 from herald import errors, pagination
 from herald.auth.tokens import Principal
-from herald.contacts.api import workspace_of
 from herald.contacts.models import Contact
-from herald.deps import SessionDep, require
+from herald.deps import SessionDep, require, workspace_of
 from herald.lists import service
 from herald.lists.models import ContactList, ListMember
 from herald.lists.schemas import ListIn, ListOut, ListPatch, MemberOut, MemberPage, MembersIn, MembersReport

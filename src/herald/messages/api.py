@@ -10,9 +10,8 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from herald import errors, idempotency
-from herald.auth.models import Workspace
 from herald.auth.tokens import Principal
-from herald.deps import SessionDep, StateDep, require
+from herald.deps import SessionDep, StateDep, require, workspace_of
 from herald.messages import service
 from herald.messages.models import STATES, Attempt, Message, MessageEvent
 from herald.messages.schemas import AttemptOut, MessageCreate, MessageOut, MessagePage, TimelineEntry
@@ -71,9 +70,7 @@ async def create_message(
                                                   request.url.path, req.model_dump(mode="json", by_alias=True))
     if replay is not None:
         return replay
-    workspace = await session.get(Workspace, principal.workspace_id)
-    if workspace is None:
-        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
+    workspace = await workspace_of(session, principal)
     try:
         message = await service.create(session, workspace, req, renderer=state.renderer,
                                        sms_max_segments=state.settings.sms_max_segments, actor=principal.client_id,

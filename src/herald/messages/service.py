@@ -160,14 +160,6 @@ async def history(session: AsyncSession, message_id: str) -> tuple[list[MessageE
     return list(events), list(attempts)
 
 
-def encode_cursor(message_id: str) -> str:
-    return pagination.encode(message_id)
-
-
-def decode_cursor(cursor: str) -> str:
-    return pagination.decode(cursor, "msg")
-
-
 async def page(
     session: AsyncSession, workspace_id: str, *, states: list[str], channel: str | None,
     created_after: datetime | None, created_before: datetime | None, limit: int, cursor: str | None,
@@ -182,9 +174,4 @@ async def page(
         query = query.where(Message.created_at >= pagination.aware(created_after, "created_after"))
     if created_before:
         query = query.where(Message.created_at < pagination.aware(created_before, "created_before"))
-    if cursor:
-        query = query.where(Message.id < decode_cursor(cursor))
-    rows = list((await session.scalars(query.order_by(Message.id.desc()).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, encode_cursor(rows[-1].id) if more and rows else None
+    return await pagination.newest_first(session, query, Message.id, "msg", limit=limit, cursor=cursor)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from herald import errors, ids, pagination
 from herald.auth.tokens import Principal
-from herald.contacts.api import client_ip, workspace_of
-from herald.deps import SessionDep, require
+from herald.contacts.api import client_ip
+from herald.deps import SessionDep, require, workspace_of
 from herald.pipeline.policy import Entry
 from herald.problems import COMMON_RESPONSES
 from herald.redact import mask_address

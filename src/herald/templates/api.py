@@ -10,11 +10,10 @@ from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from herald import errors, idempotency
-from herald.auth.models import Workspace
+from herald import idempotency
 from herald.auth.tokens import Principal
 from herald.channels.sms import segments
-from herald.deps import SessionDep, StateDep, require
+from herald.deps import SessionDep, StateDep, require, workspace_of
 from herald.problems import COMMON_RESPONSES
 from herald.templates import email as email_build
 from herald.templates import push, service
@@ -109,9 +108,7 @@ async def preview(ref: Ref, req: PreviewRequest, session: SessionDep, state: Sta
                   ) -> PreviewOut:
     template = await service.find(session, principal.workspace_id, ref)
     version = await service.version_of(session, template, req.version)
-    workspace = await session.get(Workspace, principal.workspace_id)
-    if workspace is None:
-        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
+    workspace = await workspace_of(session, principal)
     limit = state.settings.sms_max_segments
     rendered = service.render_version(
         state.renderer, template, version, workspace, data=req.data or version.sample_data, locale=req.locale,

@@ -10,10 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import errors, pagination
-from herald.auth.models import Workspace
 from herald.auth.service import audit
 from herald.auth.tokens import Principal
-from herald.deps import SessionDep, StateDep, require
+from herald.deps import SessionDep, StateDep, require, workspace_of
 from herald.messages.models import Message
 from herald.problems import COMMON_RESPONSES, PROBLEM_SCHEMA
 from herald.triggers import engine, service
@@ -41,17 +40,11 @@ async def stats(session: AsyncSession, trigger_id: str) -> TriggerStats:
                         cancelled=runs["cancelled"], failed=runs["failed"], messages=messages)
 
 
-async def _workspace(session: AsyncSession, principal: Principal) -> Workspace:
-    workspace = await session.get(Workspace, principal.workspace_id)
-    if workspace is None:
-        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
-    return workspace
-
 
 @router.post("", response_model=TriggerOut, status_code=201, summary="Create a trigger")
 async def create(req: TriggerIn, session: SessionDep, state: StateDep, principal: Writer) -> TriggerOut:
     """Answers ``warnings`` for template variables the event type's sample payload lacks."""
-    t, warnings = await service.create(session, await _workspace(session, principal), req, principal.client_id,
+    t, warnings = await service.create(session, await workspace_of(session, principal), req, principal.client_id,
                                        state.renderer)
     await session.flush()
     return service.to_out(t, warnings)
@@ -74,7 +67,7 @@ async def get(ref: Ref, session: SessionDep, principal: Reader) -> TriggerOut:
 
 @router.patch("/{ref}", response_model=TriggerOut, summary="Change a trigger (its owner never changes)")
 async def patch(ref: Ref, req: TriggerPatch, session: SessionDep, state: StateDep, principal: Writer) -> TriggerOut:
-    workspace = await _workspace(session, principal)
+    workspace = await workspace_of(session, principal)
     t, warnings = await service.patch(session, workspace, await service.get(session, workspace.id, ref), req,
                                       principal.client_id, state.renderer)
     return service.to_out(t, warnings)
@@ -82,7 +75,7 @@ async def patch(ref: Ref, req: TriggerPatch, session: SessionDep, state: StateDe
 
 @router.delete("/{ref}", status_code=204, summary="Delete a trigger; its live runs are cancelled")
 async def delete(ref: Ref, session: SessionDep, state: StateDep, principal: Writer) -> Response:
-    workspace = await _workspace(session, principal)
+    workspace = await workspace_of(session, principal)
     t = await service.get(session, workspace.id, ref)
     ctx = engine.Context(session, workspace, SendContext(state.renderer), datetime.now(UTC))
     for run in (await session.scalars(select(JourneyRun).where(JourneyRun.trigger_id == t.id,
@@ -115,10 +108,6 @@ async def runs(ref: Ref, session: SessionDep, principal: Reader,
         query = query.where(JourneyRun.state == state)
     if contact_id:
         query = query.where(JourneyRun.contact_id == contact_id)
-    if cursor:
-        query = query.where(JourneyRun.id < pagination.decode(cursor, "run"))
-    rows = list((await session.scalars(query.order_by(JourneyRun.id.desc()).limit(limit + 1))).all())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"data": [run_out(r) for r in rows],
-            "next_cursor": pagination.encode(rows[-1].id) if more and rows else None}
+    rows, next_cursor = await pagination.newest_first(session, query, JourneyRun.id, "run", limit=limit,
+                                                      cursor=cursor)
+    return {"data": [run_out(r) for r in rows], "next_cursor": next_cursor}
