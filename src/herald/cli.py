@@ -184,6 +184,20 @@ def fake_twilio(
     aio.run(twilio.serve(host, port, account_sid, auth_token, callbacks))
 
 
+@fake.command("vonage")
+def fake_vonage(
+    host: str = "127.0.0.1", port: int = 8082,
+    api_key: str = "fakekey1",
+    api_secret: str = "fake-vonage-secret",  # noqa: S107 - the fake's own demo credential
+    signature_secret: Annotated[str | None, typer.Option(help="Sign DLRs and inbound webhooks (md5hash)")] = None,
+    callbacks: bool = True,
+) -> None:
+    """An HTTP server shaped like Vonage's SMS API, posting delivery receipts to each message's callback."""
+    from herald.fakes import vonage
+
+    aio.run(vonage.serve(host, port, api_key, api_secret, signature_secret, callbacks))
+
+
 WorkspaceOpt = Annotated[str | None, typer.Option(help="Workspace id (default: the first)")]
 
 

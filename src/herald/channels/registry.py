@@ -5,9 +5,9 @@ from __future__ import annotations
 from herald.channels import file
 from herald.channels.base import ProviderSpec
 from herald.channels.email import smtp
-from herald.channels.sms import twilio
+from herald.channels.sms import twilio, vonage
 
-SPECS: dict[str, ProviderSpec] = {spec.kind: spec for spec in (file.SPEC, smtp.SPEC, twilio.SPEC)}
+SPECS: dict[str, ProviderSpec] = {spec.kind: spec for spec in (file.SPEC, smtp.SPEC, twilio.SPEC, vonage.SPEC)}
 
 
 def get(kind: str) -> ProviderSpec | None:

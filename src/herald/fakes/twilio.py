@@ -10,24 +10,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import logging
 import re
 import secrets
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, Self
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 from aiohttp import web
 
 from herald.channels.sms.twilio import API_VERSION, compute_signature
+from herald.fakes.http import HttpFake
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +35,17 @@ _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _ALPHANUMERIC = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 
 
-@dataclass(slots=True)
-class _Failure:
-    mode: str
-    remaining: int
-    retry_after: float | None
-    delay: float | None
-
-
 def _segments(body: str) -> int:
     """Rough segment count (GSM-7 when ASCII, else UCS-2): only used to look like Twilio."""
     single, multi = (160, 153) if body.isascii() else (70, 67)
     return 1 if len(body) <= single else -(-len(body) // multi)
 
 
-class FakeTwilio:
+class FakeTwilio(HttpFake):
     """An in-process Twilio look-alike on ``host:port`` (port 0 picks a free one)."""
+
+    name = "fake-twilio"
+    failure_modes = FAILURE_MODES
 
     def __init__(
         self,
@@ -66,7 +57,7 @@ class FakeTwilio:
         callback_delay: float = 0.05,
         api_keys: dict[str, str] | None = None,
     ) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.account_sid, self.auth_token = account_sid, auth_token
         self.callbacks, self.callback_delay = callbacks, callback_delay
         self.api_keys = dict(api_keys or {})
@@ -76,10 +67,6 @@ class FakeTwilio:
         self.callback_failures = 0
         self.undeliverable: set[str] = set()
         self._by_sid: dict[str, dict[str, Any]] = {}
-        self._failures: deque[_Failure] = deque()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
         self._valid_auth = {self._basic(account_sid, auth_token)}
         self._valid_auth.update(self._basic(sid, secret) for sid, secret in self.api_keys.items())
 
@@ -87,84 +74,14 @@ class FakeTwilio:
     def _basic(user: str, password: str) -> str:
         return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         messages = "/" + API_VERSION + "/Accounts/{account}/Messages"
         app.router.add_post(messages + ".json", self._create)
         app.router.add_get(messages + ".json", self._list)
         app.router.add_get(messages + "/{sid}.json", self._fetch)
         app.router.add_get("/_fake/messages", self._admin_messages)
         app.router.add_get("/_fake/stats", self._admin_stats)
-        app.router.add_post("/_fake/fail", self._admin_fail)
         app.router.add_post("/_fake/reset", self._admin_reset)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self.port).start()
-        self.port = int(self._runner.addresses[0][1])
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-
-    async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
-    @contextlib.contextmanager
-    def running(self) -> Iterator[Self]:
-        """Run the server on a background thread with its own event loop (for synchronous tests)."""
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as exc:
-                errors.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(self.stop())
-            loop.close()
-
-        thread = threading.Thread(target=run, name="fake-twilio", daemon=True)
-        thread.start()
-        ready.wait(10)
-        if errors:
-            raise errors[0]
-        try:
-            yield self
-        finally:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
-
-    def fail(
-        self, mode: str, count: int = 1, retry_after: float | None = None, delay: float | None = None
-    ) -> None:
-        """Make the next ``count`` create-message POSTs fail: "500", "429", "slow" or "drop"."""
-        if mode not in FAILURE_MODES:
-            raise ValueError(f"unknown failure mode {mode!r}; one of {FAILURE_MODES}")
-        if count > 0:
-            self._failures.append(_Failure(mode, count, retry_after, delay))
 
     def reset(self) -> None:
         """Forget messages, pending failures and counters."""
@@ -180,15 +97,6 @@ class FakeTwilio:
             "callbacks_sent": self.callbacks_sent,
             "callback_failures": self.callback_failures,
         }
-
-    def _next_failure(self) -> _Failure | None:
-        if not self._failures:
-            return None
-        failure = self._failures[0]
-        failure.remaining -= 1
-        if failure.remaining <= 0:
-            self._failures.popleft()
-        return failure
 
     @staticmethod
     def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -294,9 +202,7 @@ class FakeTwilio:
         self.messages.append(message)
         self._by_sid[message["sid"]] = message
         if self.callbacks and message["status_callback"]:
-            task = asyncio.create_task(self._send_callbacks(message))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._send_callbacks(message))
         if failure is not None and failure.mode == "drop":
             if request.transport is not None:
                 request.transport.close()
@@ -398,19 +304,6 @@ class FakeTwilio:
 
     async def _admin_stats(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self.stats())
-
-    async def _admin_fail(self, request: web.Request) -> web.StreamResponse:
-        try:
-            spec = await request.json()
-            self.fail(
-                str(spec["mode"]),
-                int(spec.get("count", 1)),
-                retry_after=spec.get("retry_after"),
-                delay=spec.get("delay"),
-            )
-        except (ValueError, KeyError, TypeError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response({"ok": True, "pending": len(self._failures)})
 
     async def _admin_reset(self, request: web.Request) -> web.StreamResponse:
         self.reset()

@@ -16,7 +16,7 @@ class ProviderCreate(BaseModel):
     }]})
 
     name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
-    kind: str = Field(description="smtp, twilio or file (see GET /v1/provider-kinds)")
+    kind: str = Field(description="smtp, twilio, vonage or file (see GET /v1/provider-kinds)")
     channel: str | None = Field(default=None, description="Required only for kinds that serve several channels")
     settings: dict[str, Any] = Field(default_factory=dict, description="The kind's settings, secrets included")
     rate_limit: float | None = Field(default=None, gt=0, le=100000, description="Messages per second")
