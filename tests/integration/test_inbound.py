@@ -128,3 +128,13 @@ async def test_through_the_worker_a_stop_confirmation_is_sent_and_waiting_offers
         answered = await wait_for(lambda: final(reply_id), timeout=15)
         assert answered["state"] in ("sent", "delivered")
         assert [m["body"] for m in fake.messages] == [answered["content"]["body"]]  # only the confirmation
+
+
+async def test_a_reply_is_listed_with_from_as_messages_are(herald: Running) -> None:
+    client, provider_id = await setup(herald)
+    await reply(herald, provider_id, "Hello there", "SM" + "9" * 32)
+    [row] = await inbound(client)
+    assert (row["from"], row["to"], row["body"]) == (THEM, OURS, "Hello there")
+    assert "from_" not in row
+    filtered = (await client.get("/v1/inbound", params={"from": THEM})).json()["data"]
+    assert [r["id"] for r in filtered] == [row["id"]]

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import or_, select
 
 from herald import pagination
@@ -24,8 +24,10 @@ CONVERSATION = 200
 
 
 class InboundOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     id: str
-    from_: str
+    from_: str = Field(alias="from")
     to: str
     body: str
     contact_id: str | None
@@ -48,7 +50,8 @@ def to_out(m: InboundMessage) -> InboundOut:
                       event_id=m.event_id, received_at=m.received_at)
 
 
-@router.get("/v1/inbound", response_model=InboundPage, summary="Messages received (replies), newest first")
+@router.get("/v1/inbound", response_model=InboundPage, response_model_by_alias=True,
+            summary="Messages received (replies), newest first")
 async def list_inbound(session: SessionDep, principal: Reader,
                        from_: Annotated[str | None, Query(alias="from", max_length=64)] = None,
                        action: Annotated[str | None, Query(max_length=20)] = None,
