@@ -36,6 +36,8 @@ from herald.tools import api as tools_api
 from herald.triggers import api as triggers_api
 from herald.unsubscribe import api as unsubscribe_api
 from herald.webhooks import api as webhooks_api
+from herald.webhooks import clickatell as clickatell_webhooks
+from herald.webhooks import http as http_webhooks
 from herald.worker import Worker
 
 
@@ -78,6 +80,8 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
                    attempts_api.router, events_api.types_router, events_api.router, triggers_api.router,
                    keywords_api.router):
         app.include_router(router)
+    app.include_router(clickatell_webhooks.router)  # beside webhooks_api.router: /webhooks/clickatell/...
+    app.include_router(http_webhooks.router)
     app.include_router(console.router, include_in_schema=False)
     app.include_router(console.audience_router, include_in_schema=False)
     app.include_router(console.campaigns_router, include_in_schema=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -196,6 +196,35 @@ def fake_vonage(
     from herald.fakes import vonage
 
     aio.run(vonage.serve(host, port, api_key, api_secret, signature_secret, callbacks))
+
+
+@fake.command("clickatell")
+def fake_clickatell(
+    host: str = "127.0.0.1", port: int = 8083,
+    api_key: str = "fake-clickatell-api-key==",
+    callback_url: Annotated[str | None, typer.Option(help="Status callback URL, with Herald's ?token=")] = None,
+    callbacks: bool = True,
+) -> None:
+    """An HTTP server shaped like Clickatell's Platform API, posting status callbacks to --callback-url."""
+    from herald.fakes import clickatell
+
+    aio.run(clickatell.serve(host, port, api_key, callback_url, callbacks))
+
+
+@fake.command("httpsms")
+def fake_httpsms(
+    host: str = "127.0.0.1", port: int = 8084,
+    auth: Annotated[str, typer.Option(help="Credential /send requires: bearer | basic | none")] = "bearer",
+    token: str = "fake-httpsms-token",  # noqa: S107 - the fake's own demo credential
+    username: str = "herald",
+    password: str = "fake-httpsms-password",  # noqa: S107 - the fake's own demo credential
+) -> None:
+    """A generic SMS gateway (form, JSON or GET at /send) for the http provider kind."""
+    from herald.fakes import httpsms
+
+    if auth not in ("bearer", "basic", "none"):
+        raise typer.BadParameter("auth must be bearer, basic or none", param_hint="--auth")
+    aio.run(httpsms.serve(host, port, cast("httpsms.AuthMode", auth), token, username, password))
 
 
 WorkspaceOpt = Annotated[str | None, typer.Option(help="Workspace id (default: the first)")]

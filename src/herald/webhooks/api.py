@@ -31,7 +31,7 @@ TwilioSignature = Annotated[str | None, Header(alias="X-Twilio-Signature")]
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
-async def _receive_reply(request: Request, session: SessionDep, state: StateDep, provider: Provider,
+async def receive_reply(request: Request, session: SessionDep, state: StateDep, provider: Provider,
                          message: inbound.Inbound) -> None:
     """Store and act on an inbound SMS, whichever provider brought it. An opt-out also tells the workers at
     commit (so a message they already hold for this number does not go out) and the keyword answer wakes the
@@ -78,7 +78,7 @@ async def twilio_inbound(request: Request, session: SessionDep, state: StateDep,
     sid, sender, to = form.get("MessageSid") or form.get("SmsSid"), form.get("From"), form.get("To")
     if not sid or not sender or not to:
         raise errors.Invalid("An inbound message needs MessageSid, From and To.", code="invalid_inbound")
-    await _receive_reply(request, session, state, provider, inbound.Inbound(sid, sender, to, form.get("Body") or ""))
+    await receive_reply(request, session, state, provider, inbound.Inbound(sid, sender, to, form.get("Body") or ""))
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
@@ -92,11 +92,11 @@ async def twilio_status(request: Request, session: SessionDep, state: StateDep, 
     mid = request.query_params.get("mid")
     if mid:
         receipt = dataclasses.replace(receipt, herald_message_id=mid)
-    await _apply_receipt(session, provider, receipt)
+    await apply_receipt(session, provider, receipt)
     return Response(status_code=204)
 
 
-async def _apply_receipt(session: SessionDep, provider: Provider, receipt: Receipt) -> None:
+async def apply_receipt(session: SessionDep, provider: Provider, receipt: Receipt) -> None:
     """Move the message the receipt is about forward (never back), suppressing the address on a hard bounce;
     a receipt for a message we do not know (another system's, a later part of a long SMS) is dropped."""
     message = await receipts.find(session, provider.id, receipt)
@@ -147,7 +147,7 @@ async def vonage_status(request: Request, session: SessionDep, state: StateDep, 
     provider, params = await _vonage_params(request, session, state, provider_id)
     receipt = vonage.parse_delivery_receipt(params)
     if receipt is not None:
-        await _apply_receipt(session, provider, receipt)
+        await apply_receipt(session, provider, receipt)
     return Response(status_code=204)
 
 
@@ -166,5 +166,5 @@ async def vonage_inbound(request: Request, session: SessionDep, state: StateDep,
     region = workspace.default_region if workspace is not None else "US"
     message = inbound.Inbound(sms.message_id, vonage.to_e164(sms.sender, region), vonage.to_e164(sms.to, region),
                               sms.text)
-    await _receive_reply(request, session, state, provider, message)
+    await receive_reply(request, session, state, provider, message)
     return Response(status_code=204)

@@ -1,0 +1,83 @@
+"""Inbound SMS for generic HTTP gateways (kind ``http``): ``POST /webhooks/http/<provider id>/inbound``.
+
+A generic gateway signs nothing, so the URL carries a per-provider secret: the provider's ``webhook_token``,
+given as ``?token=`` and compared in constant time; missing or wrong (or no ``webhook_token`` configured, which
+leaves inbound off) answers 403. The body is a form or a JSON object, its field names configured on the
+provider (``from``, ``to``, ``text``, ``id`` by default). The message goes through the same
+:func:`herald.webhooks.api.receive_reply` as Twilio's and Vonage's, so STOP/HELP handling is identical and a
+retried call (same gateway id) is stored once.
+
+Delivery receipts are not handled: each gateway reports them its own way (if at all), with no standard to map
+onto Herald's states, so an ``http`` provider's messages stay ``sent``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from herald import errors
+from herald.auth.models import Workspace
+from herald.channels.sms.httpsms import HttpSmsSettings
+from herald.channels.sms.vonage import to_e164
+from herald.deps import SessionDep, StateDep
+from herald.inbound import service as inbound
+from herald.providers.models import Provider
+from herald.providers.runtime import settings_for
+from herald.webhooks.api import receive_reply
+
+log = structlog.get_logger(__name__)
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+ProviderId = Annotated[str, Path(max_length=64)]
+Token = Annotated[str | None, Query(max_length=512)]
+
+
+def token_matches(settings: HttpSmsSettings, given: str | None) -> bool:
+    """Whether ``given`` is the provider's webhook token (constant-time); False when either is missing."""
+    expected = settings.webhook_token.get_secret_value() if settings.webhook_token is not None else ""
+    return bool(expected) and bool(given) and hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+async def _fields(request: Request) -> dict[str, str]:
+    """A POST body's fields as text: a form, or a JSON object (numbers and booleans as JSON text)."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+        return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        body = json.loads(await request.body())
+    except ValueError as exc:
+        raise errors.Invalid("The webhook body is not valid JSON.", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise errors.Invalid("The webhook body must be a JSON object.", code="invalid_json")
+    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in body.items()
+            if isinstance(v, str | int | float | bool)}
+
+
+@router.post("/http/{provider_id}/inbound", status_code=204, summary="Generic HTTP gateway incoming SMS")
+async def http_inbound(request: Request, session: SessionDep, state: StateDep, provider_id: ProviderId,
+                       token: Token = None) -> Response:
+    """Set ``<public url>/webhooks/http/<provider id>/inbound?token=<webhook_token>`` as the gateway's inbound
+    URL. Stored once per gateway message id, threaded, keywords acted on; numbers stored in E.164."""
+    provider = await session.get(Provider, provider_id)
+    if provider is None or provider.kind != "http":
+        raise errors.NotFound("No http provider with this id.", code="provider_not_found")
+    settings: HttpSmsSettings = settings_for(provider, state.keyring)
+    if not token_matches(settings, token):
+        log.warning("webhook.bad_signature", provider_id=provider_id)
+        raise errors.NotPermitted("The token is missing or does not match the provider's webhook_token.",
+                                  code="bad_signature")
+    fields = await _fields(request)
+    names = (settings.inbound_id_field, settings.inbound_from_field, settings.inbound_to_field)
+    message_id, sender, to = ((fields.get(name) or "").strip() for name in names)
+    if not message_id or not sender or not to:
+        raise errors.Invalid(f"An inbound message needs {', '.join(names)}.", code="invalid_inbound")
+    workspace = await session.get(Workspace, provider.workspace_id)
+    region = workspace.default_region if workspace is not None else "US"
+    message = inbound.Inbound(message_id[:200], to_e164(sender, region), to_e164(to, region),
+                              fields.get(settings.inbound_text_field) or "")
+    await receive_reply(request, session, state, provider, message)
+    return Response(status_code=204)
