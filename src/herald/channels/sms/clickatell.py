@@ -42,7 +42,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from herald.channels.base import (
@@ -54,6 +53,7 @@ from herald.channels.base import (
     SendResult,
     TransientError,
 )
+from herald.channels.pooled import PooledHttp
 from herald.channels.sms.vonage import wire_number
 from herald.redact import mask_address
 
@@ -119,22 +119,10 @@ class ClickatellProvider:
         self.settings = settings
         self._ctx = ctx
         self._url = settings.base_url.rstrip("/") + SEND_PATH
-        # Bounded connect and socket reads, no total deadline: what tells "never sent" from "maybe sent".
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.timeout, sock_connect=settings.timeout, sock_read=settings.timeout
-        )
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.settings.max_connections)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        return self._session
+        self._pool = PooledHttp("Clickatell", timeout=settings.timeout, max_connections=settings.max_connections)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     def _payload(self, envelope: Envelope, body: str) -> dict[str, Any]:
         message: dict[str, str] = {"channel": "sms", "to": wire_number(envelope.to), "content": body,
@@ -150,24 +138,9 @@ class ClickatellProvider:
             raise PermanentError("SMS envelope has no body", code="101")
         to = mask_address(envelope.to)
         headers = {**_JSON, "Authorization": self.settings.api_key.get_secret_value()}
-        try:
-            payload = json.dumps(self._payload(envelope, body)).encode()
-            async with self._http().post(self._url, data=payload, headers=headers) as resp:
-                status = resp.status
-                raw = await resp.read()
-                retry_after = resp.headers.get("Retry-After")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            # DNS, refused, connect timeout or no free pooled connection: the request never left.
-            log.warning("clickatell send to %s: cannot connect (%s)", to, type(exc).__name__)
-            raise TransientError(f"cannot connect to Clickatell: {type(exc).__name__}") from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-            # Read timeout, disconnect or reset once the request may have been written.
-            log.warning("clickatell send to %s: no answer (%s)", to, type(exc).__name__)
-            raise TransientError(f"no answer from Clickatell: {type(exc).__name__}", maybe_sent=True) from exc
-        except aiohttp.ClientError as exc:
-            log.warning("clickatell send to %s: client error (%s)", to, type(exc).__name__)
-            raise TransientError(f"Clickatell request failed: {type(exc).__name__}") from exc
-        result = send_outcome(status, raw, retry_after)
+        payload = json.dumps(self._payload(envelope, body)).encode()
+        answer = await self._pool.send("POST", self._url, to=to, data=payload, headers=headers)
+        result = send_outcome(answer.status, answer.body, answer.retry_after)
         log.debug("clickatell accepted message to %s as %s", to, result.provider_message_id)
         return result
 

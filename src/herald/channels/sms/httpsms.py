@@ -33,7 +33,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 
-import aiohttp
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 from yarl import URL
 
@@ -45,6 +44,7 @@ from herald.channels.base import (
     SendResult,
     TransientError,
 )
+from herald.channels.pooled import PooledHttp
 from herald.channels.sms import segments
 from herald.redact import mask_address
 from herald.templates.liquid import Renderer, RenderError, TemplateSyntaxError
@@ -199,22 +199,10 @@ class HttpSmsProvider:
                           for where in ("body", "query", "headers")
                           for key, source in getattr(settings, where).items()}
         self._secrets = [s.get_secret_value() for s in (settings.password, settings.token) if s is not None]
-        # Bounded connect and socket reads, no total deadline: what tells "never sent" from "maybe sent".
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.timeout, sock_connect=settings.timeout, sock_read=settings.timeout
-        )
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.settings.max_connections)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        return self._session
+        self._pool = PooledHttp("the gateway", timeout=settings.timeout, max_connections=settings.max_connections)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     def variables(self, envelope: Envelope, text: str) -> dict[str, Any]:
         s = self.settings
@@ -264,21 +252,8 @@ class HttpSmsProvider:
             raise PermanentError("SMS envelope has no body", code="empty")
         to = mask_address(envelope.to)
         kwargs = self.request(envelope, text)
-        try:
-            async with self._http().request(**kwargs) as resp:
-                status = resp.status
-                raw = await resp.read()
-                retry_after = resp.headers.get("Retry-After")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            log.warning("http sms send to %s: cannot connect (%s)", to, type(exc).__name__)
-            raise TransientError(f"cannot connect to the gateway: {type(exc).__name__}") from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-            log.warning("http sms send to %s: no answer (%s)", to, type(exc).__name__)
-            raise TransientError(f"no answer from the gateway: {type(exc).__name__}", maybe_sent=True) from exc
-        except aiohttp.ClientError as exc:
-            log.warning("http sms send to %s: client error (%s)", to, type(exc).__name__)
-            raise TransientError(f"gateway request failed: {type(exc).__name__}") from exc
-        result = self.outcome(status, raw, retry_after)
+        answer = await self._pool.send(kwargs.pop("method"), kwargs.pop("url"), to=to, **kwargs)
+        result = self.outcome(answer.status, answer.body, answer.retry_after)
         log.debug("http sms gateway accepted message to %s as %s", to, result.provider_message_id)
         return result
 

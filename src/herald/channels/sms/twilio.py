@@ -30,6 +30,7 @@ from herald.channels.base import (
     SendResult,
     TransientError,
 )
+from herald.channels.pooled import PooledHttp
 from herald.redact import mask_address
 
 log = logging.getLogger(__name__)
@@ -107,25 +108,11 @@ class TwilioProvider:
             user, password = settings.account_sid, settings.auth_token.get_secret_value()
         basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
         self._headers = {"Authorization": f"Basic {basic}", "Accept": "application/json"}
-        # No total deadline: connect (incl. waiting for a pooled connection) and each socket read are bounded,
-        # which is what lets us tell "never sent" from "maybe sent".
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.timeout, sock_connect=settings.timeout, sock_read=settings.timeout
-        )
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.settings.max_connections)
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, headers=self._headers
-            )
-        return self._session
+        self._pool = PooledHttp("Twilio", timeout=settings.timeout, max_connections=settings.max_connections,
+                                headers=self._headers)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     def _from_number(self, envelope: Envelope) -> str | None:
         """The From number of this message, or None when the messaging service picks it."""
@@ -146,25 +133,10 @@ class TwilioProvider:
         if envelope.callback_url:
             form["StatusCallback"] = envelope.callback_url
         to = mask_address(envelope.to)
-        try:
-            # Pre-encoded: aiohttp's FormData costs more CPU than the rest of the request.
-            payload = urlencode(form).encode()
-            async with self._http().post(self._messages_url, data=payload, headers=_FORM) as resp:
-                status = resp.status
-                raw = await resp.read()
-                retry_after = resp.headers.get("Retry-After")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            # DNS, refused, connect timeout or no free pooled connection: the request never left.
-            log.warning("twilio send to %s: cannot connect (%s)", to, type(exc).__name__)
-            raise TransientError(f"cannot connect to Twilio: {type(exc).__name__}") from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-            # Read timeout, disconnect or reset once the request may have been written.
-            log.warning("twilio send to %s: no answer (%s)", to, type(exc).__name__)
-            raise TransientError(f"no answer from Twilio: {type(exc).__name__}", maybe_sent=True) from exc
-        except aiohttp.ClientError as exc:
-            log.warning("twilio send to %s: client error (%s)", to, type(exc).__name__)
-            raise TransientError(f"Twilio request failed: {type(exc).__name__}") from exc
-        result = _send_outcome(status, raw, retry_after)
+        # Pre-encoded: aiohttp's FormData costs more CPU than the rest of the request.
+        answer = await self._pool.send("POST", self._messages_url, to=to, data=urlencode(form).encode(),
+                                       headers=_FORM)
+        result = _send_outcome(answer.status, answer.body, answer.retry_after)
         log.debug("twilio accepted message to %s as %s", to, result.provider_message_id)
         return result
 
@@ -202,7 +174,7 @@ class TwilioProvider:
 
     async def _get_json(self, url: str, params: Mapping[str, str] | None) -> dict[str, Any]:
         try:
-            async with self._http().get(url, params=params) as resp:
+            async with self._pool.session().get(url, params=params) as resp:
                 status = resp.status
                 raw = await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:

@@ -33,7 +33,6 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import aiohttp
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -46,6 +45,7 @@ from herald.channels.base import (
     SendResult,
     TransientError,
 )
+from herald.channels.pooled import PooledHttp
 from herald.channels.sms import segments
 from herald.redact import mask_address
 
@@ -108,22 +108,10 @@ class VonageProvider:
         self.settings = settings
         self._ctx = ctx
         self._url = settings.base_url.rstrip("/") + SEND_PATH
-        # Bounded connect and socket reads, no total deadline: what tells "never sent" from "maybe sent".
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.timeout, sock_connect=settings.timeout, sock_read=settings.timeout
-        )
-        self._session: aiohttp.ClientSession | None = None
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.settings.max_connections)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        return self._session
+        self._pool = PooledHttp("Vonage", timeout=settings.timeout, max_connections=settings.max_connections)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        await self._pool.close()
 
     def _form(self, envelope: Envelope, body: str) -> dict[str, str]:
         form = {
@@ -147,24 +135,9 @@ class VonageProvider:
         if not isinstance(body, str) or not body:
             raise PermanentError("SMS envelope has no body", code="2")
         to = mask_address(envelope.to)
-        try:
-            payload = urlencode(self._form(envelope, body)).encode()
-            async with self._http().post(self._url, data=payload, headers=_FORM) as resp:
-                status = resp.status
-                raw = await resp.read()
-                retry_after = resp.headers.get("Retry-After")
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            # DNS, refused, connect timeout or no free pooled connection: the request never left.
-            log.warning("vonage send to %s: cannot connect (%s)", to, type(exc).__name__)
-            raise TransientError(f"cannot connect to Vonage: {type(exc).__name__}") from exc
-        except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
-            # Read timeout, disconnect or reset once the request may have been written.
-            log.warning("vonage send to %s: no answer (%s)", to, type(exc).__name__)
-            raise TransientError(f"no answer from Vonage: {type(exc).__name__}", maybe_sent=True) from exc
-        except aiohttp.ClientError as exc:
-            log.warning("vonage send to %s: client error (%s)", to, type(exc).__name__)
-            raise TransientError(f"Vonage request failed: {type(exc).__name__}") from exc
-        result = send_outcome(status, raw, retry_after)
+        answer = await self._pool.send("POST", self._url, to=to, data=urlencode(self._form(envelope, body)).encode(),
+                                       headers=_FORM)
+        result = send_outcome(answer.status, answer.body, answer.retry_after)
         if result.detail:
             log.warning("vonage send to %s: %s", to, result.detail)
         log.debug("vonage accepted message to %s as %s", to, result.provider_message_id)
