@@ -198,6 +198,19 @@ def fake_vonage(
     aio.run(vonage.serve(host, port, api_key, api_secret, signature_secret, callbacks))
 
 
+@fake.command("smsc")
+def fake_smsc(
+    host: str = "127.0.0.1", port: int = 2775,
+    system_id: str = "herald",
+    password: str = "fakesmsc",  # noqa: S107 - the fake's own demo credential
+    receipts: Annotated[bool, typer.Option(help="Send a DELIVRD receipt for each message")] = True,
+) -> None:
+    """An SMPP 3.4 SMSC (bind_transceiver) for the smpp provider kind, sending delivery receipts."""
+    from herald.fakes import smsc
+
+    aio.run(smsc.serve(host, port, system_id, password, receipts))
+
+
 @fake.command("clickatell")
 def fake_clickatell(
     host: str = "127.0.0.1", port: int = 8083,

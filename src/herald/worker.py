@@ -18,6 +18,7 @@ from herald.imports import service as imports
 from herald.messages.service import Links
 from herald.metrics import Metrics
 from herald.pipeline.dispatch import Dispatcher
+from herald.providers.hooks import ProviderHooks
 from herald.providers.runtime import ProviderCache
 from herald.queue import notify
 from herald.queue.jobs import HANDLERS, PERIODIC, JobRunner
@@ -32,7 +33,11 @@ from herald.triggers.timers import TimerRunner
 
 class Worker:
     def __init__(self, settings: Settings, engine: AsyncEngine, keyring: Keyring, metrics: Metrics) -> None:
-        self.providers = ProviderCache(engine, keyring, ProviderContext(outbox_dir=settings.outbox_dir))
+        # Session-based providers (SMPP) hand receipts and inbound messages back through these hooks.
+        hooks = ProviderHooks(engine, Renderer(output_limit=settings.template_output_limit),
+                              opted_out=self.opted_out, wake=self.wake)
+        self.providers = ProviderCache(engine, keyring, ProviderContext(
+            outbox_dir=settings.outbox_dir, on_receipt=hooks.receipt, on_inbound=hooks.inbound))
         self.dispatcher = Dispatcher(
             engine, self.providers, public_url=settings.effective_public_url, metrics=metrics,
             retry=RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds),

@@ -14,7 +14,7 @@ Providers know nothing of campaigns, triggers or the database.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -96,11 +96,33 @@ class PermanentError(ProviderError):
 
 
 @dataclass(slots=True, frozen=True)
+class Incoming:
+    """A message a recipient sent us (mobile-originated), as a session-based provider (SMPP) receives it."""
+
+    provider_message_id: str
+    from_address: str
+    to_address: str
+    body: str
+
+
+ReceiptHook = Callable[[str, Receipt], Awaitable[None]]
+"""``(provider_id, receipt)``: apply a delivery receipt; raising means "not stored, ask again later"."""
+InboundHook = Callable[[str, Incoming], Awaitable[None]]
+"""``(provider_id, message)``: store and act on an inbound message; raising means "ask again later"."""
+
+
+@dataclass(slots=True, frozen=True)
 class ProviderContext:
-    """What a provider may need from its host, passed in rather than read from globals."""
+    """What a provider may need from its host, passed in rather than read from globals.
+
+    HTTP providers get receipts and inbound messages through webhooks; a provider holding its own session
+    (SMPP) receives them on that session instead and hands them to ``on_receipt`` / ``on_inbound``, which the
+    worker wires to the database (:mod:`herald.providers.hooks`). ``None`` (tests, the CLI) drops them."""
 
     outbox_dir: Path
     provider_id: str = ""
+    on_receipt: ReceiptHook | None = None
+    on_inbound: InboundHook | None = None
 
 
 class Provider(Protocol):

@@ -4,6 +4,7 @@ row changes, closed when dropped. One instance per provider owns its connection 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,7 +87,7 @@ class ProviderCache:
         try:
             spec = registry.get(row.kind)
             assert spec is not None, f"unknown provider kind {row.kind!r}"
-            ctx = ProviderContext(outbox_dir=self._ctx.outbox_dir, provider_id=row.id)
+            ctx = dataclasses.replace(self._ctx, provider_id=row.id)  # keeps the receipt/inbound hooks
             live.instance = spec.factory(settings_for(row, self._keyring), ctx)
         except Exception as exc:  # a broken configuration fails its messages, not the worker
             live.error = str(exc)
