@@ -12,6 +12,7 @@ from herald.auth.models import Workspace
 from herald.channels.sms import segments
 from herald.contacts import service as contacts
 from herald.contacts.models import Contact
+from herald.db import memo
 from herald.messages.schemas import MessageCreate
 from herald.templates import service as templates
 from herald.templates.liquid import Renderer
@@ -62,11 +63,14 @@ async def _build(session: AsyncSession, workspace: Workspace, req: MessageCreate
                              code="content_and_template", field=given[0])
     if renderer is None:
         raise errors.Unavailable("Templates cannot be rendered here.", code="renderer_unavailable")
-    template = await templates.find(session, workspace.id, req.template)
+    ref = req.template
+    template = await memo.once(session, ("template", workspace.id, ref),
+                               lambda: templates.find(session, workspace.id, ref))
     if template.channel != req.channel:
         raise errors.Invalid(f"Template {template.name!r} is for {template.channel}, not {req.channel}.",
                              code="template_channel_mismatch", field="template")
-    version = await templates.version_of(session, template)
+    version = await memo.once(session, ("template_version", template.id, template.current_version),
+                              lambda: templates.version_of(session, template))
     built = Built({}, template.id, version.version)
     try:
         data = req.data

@@ -14,6 +14,7 @@ from herald.auth.models import Workspace
 from herald.auth.service import audit
 from herald.channels.base import CHANNELS
 from herald.crypto import Keyring
+from herald.db import memo
 from herald.messages import content as contents
 from herald.messages.models import (
     CONTENTS,
@@ -92,7 +93,8 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
     who = await plan.recipient(session, workspace, req.channel, req.to,
                                req.contact.model_dump() if req.contact else None)
     dnc_lists = await plan.dnc_selection(session, workspace.id, req.dnc_lists)
-    provider = await pick_provider(session, workspace.id, req.channel, req.provider)
+    provider = await memo.once(session, ("provider", workspace.id, req.channel, req.provider),
+                               lambda: pick_provider(session, workspace.id, req.channel, req.provider))
     message = Message(
         id=ids.new_id("msg"), workspace_id=workspace.id, source=source, source_id=source_id, channel=req.channel,
         provider_id=provider.id, contact_id=who.contact.id if who.contact else None, to_address=who.address,
