@@ -5,6 +5,7 @@ with distinct labels."""
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import os
 import secrets
@@ -66,3 +67,9 @@ class Keyring:
         except InvalidToken as exc:
             raise ValueError("provider secrets cannot be decrypted with the configured keys") from exc
         return value
+
+
+def same_secret(given: str | None, expected: str | None) -> bool:
+    """Whether a presented secret (a webhook token) is the expected one, in constant time; False when either
+    is missing or empty."""
+    return bool(given) and bool(expected) and hmac.compare_digest((given or "").encode(), (expected or "").encode())

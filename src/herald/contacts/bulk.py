@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from herald import ids
+from herald import errors, ids
 from herald.contacts.consent import merge_soft
 from herald.contacts.fields import Cleaned
 from herald.contacts.models import Contact
@@ -101,6 +102,22 @@ async def upsert(db: AsyncSession | AsyncConnection, workspace_id: str, items: S
             if results[index].status == UNCHANGED:
                 results[index].status = UPDATED
     return results
+
+
+async def upsert_settled(session: AsyncSession, workspace_id: str, items: Sequence[Item], *, key: str,
+                         source: str = "api") -> list[Result]:
+    """:func:`upsert` for requests that may race: when a concurrent request created one of the contacts first
+    (its external id is unique), try again -- the next pass finds it. SQLite has one writer at a time, so no
+    race and no savepoint there."""
+    if session.get_bind().dialect.name != "postgresql":
+        return await upsert(session, workspace_id, items, key=key, source=source)
+    for _ in range(3):
+        try:
+            async with session.begin_nested():
+                return await upsert(session, workspace_id, items, key=key, source=source)
+        except IntegrityError:
+            continue
+    raise errors.Conflict("Other requests keep writing these contacts; retry.", code="contact_busy")
 
 
 def _new(workspace_id: str, cleaned: Cleaned, source: str, now: datetime) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import errors, pagination
@@ -38,14 +37,7 @@ async def upsert(session: AsyncSession, workspace: Workspace, req: ContactIn) ->
     """Create, or update the contact holding ``external_id``; answers the contact and created|updated|unchanged."""
     raw = req.model_dump(exclude_unset=True, exclude={"attributes", "consent"})
     cleaned = fields.clean(raw, workspace.default_region, consent=req.consent, attributes=req.attributes)
-    for attempt in range(2):
-        try:
-            async with session.begin_nested():
-                result = (await bulk.upsert(session, workspace.id, [bulk.Item(cleaned)], key="external_id"))[0]
-            break
-        except IntegrityError:  # a concurrent request created the same external_id first: update that one
-            if attempt:
-                raise errors.Conflict("Another request is writing this contact; retry.", code="contact_busy") from None
+    result = (await bulk.upsert_settled(session, workspace.id, [bulk.Item(cleaned)], key="external_id"))[0]
     contact = await session.get(Contact, result.contact_id, populate_existing=True)
     assert contact is not None
     return contact, result.status

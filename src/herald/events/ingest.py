@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import errors, ids, pagination
@@ -182,22 +181,6 @@ async def _contacts(session: AsyncSession, workspace: Workspace, items: list[Eve
         raise errors.Invalid(f"{problems[0]['field']}: {problems[0]['message']}", code=problems[0]["code"],
                              errors=problems)
     for key, members in groups.items():
-        results = await _upsert(session, workspace.id, [m[1] for m in members], key)
+        results = await bulk.upsert_settled(session, workspace.id, [m[1] for m in members], key=key, source="event")
         out.update({index: r.contact_id for (index, _), r in zip(members, results, strict=True)})
     return out
-
-
-async def _upsert(session: AsyncSession, workspace_id: str, items: list[bulk.Item], key: str) -> list[bulk.Result]:
-    """Create or update the contacts; when a concurrent request created one of them first (the external id is
-    unique), try again: the second pass finds it. SQLite has one writer at a time, so no race and no savepoint."""
-    if session.get_bind().dialect.name != "postgresql":
-        return await bulk.upsert(session, workspace_id, items, key=key, source="event")
-    for attempt in range(3):
-        try:
-            async with session.begin_nested():
-                return await bulk.upsert(session, workspace_id, items, key=key, source="event")
-        except IntegrityError:
-            if attempt == 2:
-                raise errors.Conflict("Other requests keep creating these contacts; retry.",
-                                      code="contact_busy") from None
-    raise AssertionError("unreachable")

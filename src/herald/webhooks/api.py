@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Header, Path, Request, Response
@@ -117,7 +117,7 @@ async def _vonage_params(request: Request, session: SessionDep, state: StateDep,
         raise errors.NotFound("No Vonage provider with this id.", code="provider_not_found")
     params = dict(request.query_params)
     if request.method == "POST":
-        params.update(await _posted(request))
+        params.update(as_text(await posted(request)))
     if not vonage.authenticate(settings_for(provider, state.keyring), params):
         log.warning("webhook.bad_signature", provider_id=provider_id)
         raise errors.NotPermitted("The webhook's sig (or, without a signature secret, its api-key) is missing or "
@@ -125,8 +125,9 @@ async def _vonage_params(request: Request, session: SessionDep, state: StateDep,
     return provider, params
 
 
-async def _posted(request: Request) -> dict[str, str]:
-    """A POST body's fields as text: a form, or a JSON object (Vonage's "POST-JSON" webhook method)."""
+async def posted(request: Request) -> dict[str, Any]:
+    """A POST body's fields: a form (text values), or a JSON object (values as sent), for the providers whose
+    webhooks post either."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
         return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
@@ -135,7 +136,12 @@ async def _posted(request: Request) -> dict[str, str]:
         raise errors.Invalid("The webhook body is not valid JSON.", code="invalid_json") from exc
     if not isinstance(body, dict):
         raise errors.Invalid("The webhook body must be a JSON object.", code="invalid_json")
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in body.items()
+    return {str(k): v for k, v in body.items()}
+
+
+def as_text(fields: dict[str, Any]) -> dict[str, str]:
+    """Flat fields as text (numbers and booleans as JSON text); nested values are dropped."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()
             if isinstance(v, str | int | float | bool)}
 
 

@@ -9,7 +9,6 @@ stored once per id with STOP/START/HELP handled identically.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import structlog
@@ -23,7 +22,7 @@ from herald.deps import SessionDep, StateDep
 from herald.inbound import service as inbound
 from herald.providers.models import Provider
 from herald.providers.runtime import settings_for
-from herald.webhooks.api import ProviderId, apply_receipt, receive_reply
+from herald.webhooks.api import ProviderId, apply_receipt, posted, receive_reply
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/webhooks/clickatell", tags=["webhooks"])
@@ -40,18 +39,8 @@ async def _callback(request: Request, session: SessionDep, state: StateDep, prov
         log.warning("webhook.bad_signature", provider_id=provider_id)
         raise errors.NotPermitted("The callback URL's token is missing or does not match.", code="bad_signature")
     body: dict[str, Any] = {k: v for k, v in request.query_params.items() if k != "token"}
-    if request.method != "POST":
-        return provider, body
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        body.update({k: v for k, v in (await request.form()).items() if isinstance(v, str)})
-        return provider, body
-    try:
-        posted = json.loads(await request.body())
-    except ValueError as exc:
-        raise errors.Invalid("The callback body is not valid JSON.", code="invalid_json") from exc
-    if not isinstance(posted, dict):
-        raise errors.Invalid("The callback body must be a JSON object.", code="invalid_json")
-    body.update(posted)
+    if request.method == "POST":
+        body.update(await posted(request))
     return provider, body
 
 

@@ -13,8 +13,6 @@ onto Herald's states, so an ``http`` provider's messages stay ``sent``.
 
 from __future__ import annotations
 
-import hmac
-import json
 from typing import Annotated
 
 import structlog
@@ -24,11 +22,12 @@ from herald import errors
 from herald.auth.models import Workspace
 from herald.channels.sms.httpsms import HttpSmsSettings
 from herald.channels.sms.vonage import to_e164
+from herald.crypto import same_secret
 from herald.deps import SessionDep, StateDep
 from herald.inbound import service as inbound
 from herald.providers.models import Provider
 from herald.providers.runtime import settings_for
-from herald.webhooks.api import receive_reply
+from herald.webhooks.api import as_text, posted, receive_reply
 
 log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -39,22 +38,7 @@ Token = Annotated[str | None, Query(max_length=512)]
 
 def token_matches(settings: HttpSmsSettings, given: str | None) -> bool:
     """Whether ``given`` is the provider's webhook token (constant-time); False when either is missing."""
-    expected = settings.webhook_token.get_secret_value() if settings.webhook_token is not None else ""
-    return bool(expected) and bool(given) and hmac.compare_digest((given or "").encode(), expected.encode())
-
-
-async def _fields(request: Request) -> dict[str, str]:
-    """A POST body's fields as text: a form, or a JSON object (numbers and booleans as JSON text)."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-        return {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    try:
-        body = json.loads(await request.body())
-    except ValueError as exc:
-        raise errors.Invalid("The webhook body is not valid JSON.", code="invalid_json") from exc
-    if not isinstance(body, dict):
-        raise errors.Invalid("The webhook body must be a JSON object.", code="invalid_json")
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in body.items()
-            if isinstance(v, str | int | float | bool)}
+    return same_secret(given, settings.webhook_token.get_secret_value() if settings.webhook_token else None)
 
 
 @router.post("/http/{provider_id}/inbound", status_code=204, summary="Generic HTTP gateway incoming SMS")
@@ -70,7 +54,7 @@ async def http_inbound(request: Request, session: SessionDep, state: StateDep, p
         log.warning("webhook.bad_signature", provider_id=provider_id)
         raise errors.NotPermitted("The token is missing or does not match the provider's webhook_token.",
                                   code="bad_signature")
-    fields = await _fields(request)
+    fields = as_text(await posted(request))
     names = (settings.inbound_id_field, settings.inbound_from_field, settings.inbound_to_field)
     message_id, sender, to = ((fields.get(name) or "").strip() for name in names)
     if not message_id or not sender or not to:

@@ -34,7 +34,6 @@ id.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -53,8 +52,9 @@ from herald.channels.base import (
     SendResult,
     TransientError,
 )
-from herald.channels.pooled import PooledHttp
+from herald.channels.pooled import PooledHttp, retry_after_seconds
 from herald.channels.sms.vonage import wire_number
+from herald.crypto import same_secret
 from herald.redact import mask_address
 
 log = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ def send_outcome(status: int, raw: bytes, retry_after: str | None) -> SendResult
     entries = data.get("messages") if isinstance(data, dict) else None
     entry = entries[0] if isinstance(entries, list) and entries and isinstance(entries[0], dict) else None
     error = _error(entry) or _error(data)
-    wait = _seconds(retry_after)
+    wait = retry_after_seconds(retry_after)
     if status == 429 or status >= 500 or status in (402, 408):
         code, text = error or (str(status), _snippet(raw))
         # A gateway error may hide an upstream that did accept the message.
@@ -198,17 +198,9 @@ def _snippet(raw: bytes) -> str:
     return raw[:200].decode("utf-8", "replace").strip() or "empty answer"
 
 
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
-
-
 def authenticate(settings: ClickatellSettings, token: str | None) -> bool:
     """Whether a callback's ``token`` is this provider's ``webhook_token`` (constant time; see module docs)."""
-    expected = settings.webhook_token.get_secret_value()
-    return bool(token) and bool(expected) and hmac.compare_digest((token or "").encode(), expected.encode())
+    return same_secret(token, settings.webhook_token.get_secret_value())
 
 
 def _items(body: Mapping[str, Any], event: str) -> Iterator[Mapping[str, Any]]:

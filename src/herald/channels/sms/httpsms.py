@@ -44,7 +44,7 @@ from herald.channels.base import (
     SendResult,
     TransientError,
 )
-from herald.channels.pooled import PooledHttp
+from herald.channels.pooled import PooledHttp, retry_after_seconds
 from herald.channels.sms import segments
 from herald.redact import mask_address
 from herald.templates.liquid import Renderer, RenderError, TemplateSyntaxError
@@ -264,7 +264,7 @@ class HttpSmsProvider:
         if status not in self._success:
             if status in self._transient:
                 raise TransientError(f"gateway HTTP {status}: {text}", code=str(status),
-                                     retry_after=_seconds(retry_after), maybe_sent=status in (502, 504))
+                                     retry_after=retry_after_seconds(retry_after), maybe_sent=status in (502, 504))
             raise PermanentError(f"gateway HTTP {status}: {text}", code=str(status))
         data: Any = None
         if s.success_path is not None or s.message_id_path is not None:
@@ -309,13 +309,6 @@ class HttpSmsProvider:
     async def reconcile(self, envelope: Envelope, since: datetime) -> SendResult | None:
         """Always ``None`` (not sent): a generic gateway has no standard way to look a message up, so after an
         ambiguous failure the message is sent again and the recipient may get it twice."""
-        return None
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
         return None
 
 

@@ -30,7 +30,7 @@ from herald.channels.base import (
     SendResult,
     TransientError,
 )
-from herald.channels.pooled import PooledHttp
+from herald.channels.pooled import PooledHttp, retry_after_seconds
 from herald.redact import mask_address
 
 log = logging.getLogger(__name__)
@@ -204,13 +204,13 @@ def _send_outcome(status: int, raw: bytes, retry_after: str | None) -> SendResul
         return SendResult(provider_message_id=sid, code=str(data.get("status") or status))
     code, message = _error_fields(raw)
     if status == 429:
-        raise TransientError(message, code=code or "20429", retry_after=_retry_after_seconds(retry_after))
+        raise TransientError(message, code=code or "20429", retry_after=retry_after_seconds(retry_after))
     if status >= 500:
         # A gateway timeout or bad gateway may hide an upstream that did create the message.
         raise TransientError(
             message,
             code=code or str(status),
-            retry_after=_retry_after_seconds(retry_after),
+            retry_after=retry_after_seconds(retry_after),
             maybe_sent=status in (502, 504),
         )
     if status == 408:
@@ -228,23 +228,6 @@ def _error_fields(raw: bytes) -> tuple[str | None, str]:
         return None, (raw[:200].decode("utf-8", "replace").strip() or "empty answer from Twilio")
     code = data.get("code")
     return (str(code) if code is not None else None), str(data.get("message") or "Twilio error")
-
-
-def _retry_after_seconds(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: either delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _created_at(message: Mapping[str, Any]) -> datetime:

@@ -45,7 +45,7 @@ from herald.channels.base import (
     SendResult,
     TransientError,
 )
-from herald.channels.pooled import PooledHttp
+from herald.channels.pooled import PooledHttp, retry_after_seconds
 from herald.channels.sms import segments
 from herald.redact import mask_address
 
@@ -161,7 +161,7 @@ def send_outcome(status: int, raw: bytes, retry_after: str | None) -> SendResult
     the accepted parts again."""
     if status != 200:
         text = raw[:200].decode("utf-8", "replace").strip() or "empty answer"
-        wait = _seconds(retry_after)
+        wait = retry_after_seconds(retry_after)
         if status == 429:
             raise TransientError(f"Vonage rate limit: {text}", code="429", retry_after=wait)
         if status >= 500:  # a gateway error may hide an upstream that did accept the message
@@ -197,13 +197,6 @@ def send_outcome(status: int, raw: bytes, retry_after: str | None) -> SendResult
 def _status_message(part: Mapping[str, Any], code: str) -> str:
     text = part.get("error-text") or _STATUS_TEXT.get(code) or "Vonage error"
     return f"Vonage status {code}: {text}"
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
 
 
 def _without_mid(url: str) -> str:
