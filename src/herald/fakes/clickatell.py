@@ -78,9 +78,6 @@ class FakeClickatell(HttpFake):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post(SEND_PATH, self._send)
-        app.router.add_get("/_fake/messages", self._admin_messages)
-        app.router.add_get("/_fake/stats", self._admin_stats)
-        app.router.add_post("/_fake/reset", self._admin_reset)
         app.router.add_post("/_fake/inbound", self._admin_inbound)
 
     def reset(self) -> None:
@@ -217,15 +214,6 @@ class FakeClickatell(HttpFake):
 
     # -- admin ----------------------------------------------------------------------------------------------
 
-    async def _admin_messages(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.messages)
-
-    async def _admin_stats(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.stats())
-
-    async def _admin_reset(self, request: web.Request) -> web.StreamResponse:
-        self.reset()
-        return web.json_response({"ok": True})
 
     async def _admin_inbound(self, request: web.Request) -> web.StreamResponse:
         """``{"url", "from", "to", "text"}``: deliver a reply to a callback URL, as Clickatell would."""

@@ -44,13 +44,29 @@ class HttpFake:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    messages: list[dict[str, Any]]
+
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
+
+    def reset(self) -> None:
+        """Forget messages, pending failures and counters."""
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, int]:
+        return {"messages": len(self.messages)}
+
+    def public(self) -> list[dict[str, Any]]:
+        """The received messages as ``GET /_fake/messages`` shows them."""
+        return self.messages
 
     async def start(self) -> None:
         app = web.Application()
         self.routes(app)
         app.router.add_post("/_fake/fail", self._admin_fail)
+        app.router.add_get("/_fake/messages", self._admin_messages)
+        app.router.add_get("/_fake/stats", self._admin_stats)
+        app.router.add_post("/_fake/reset", self._admin_reset)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
@@ -143,3 +159,13 @@ class HttpFake:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"ok": True, "pending": len(self._failures)})
+
+    async def _admin_messages(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.public())
+
+    async def _admin_stats(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self.stats())
+
+    async def _admin_reset(self, request: web.Request) -> web.StreamResponse:
+        self.reset()
+        return web.json_response({"ok": True})

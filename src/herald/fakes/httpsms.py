@@ -50,8 +50,6 @@ class FakeHttpSms(HttpFake):
     def routes(self, app: web.Application) -> None:
         app.router.add_post(SEND_PATH, self._send)
         app.router.add_get(SEND_PATH, self._send)
-        app.router.add_get("/_fake/messages", self._admin_messages)
-        app.router.add_post("/_fake/reset", self._admin_reset)
 
     def reset(self) -> None:
         """Forget messages, pending failures and the request count."""
@@ -127,13 +125,6 @@ class FakeHttpSms(HttpFake):
                 request.transport.close()
             return web.Response(status=200)
         return web.json_response({"status": "OK", "id": message["id"]})
-
-    async def _admin_messages(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.messages)
-
-    async def _admin_reset(self, request: web.Request) -> web.StreamResponse:
-        self.reset()
-        return web.json_response({"ok": True})
 
 
 async def serve(host: str, port: int, auth: AuthMode, token: str, username: str, password: str) -> None:

@@ -79,9 +79,6 @@ class FakeTwilio(HttpFake):
         app.router.add_post(messages + ".json", self._create)
         app.router.add_get(messages + ".json", self._list)
         app.router.add_get(messages + "/{sid}.json", self._fetch)
-        app.router.add_get("/_fake/messages", self._admin_messages)
-        app.router.add_get("/_fake/stats", self._admin_stats)
-        app.router.add_post("/_fake/reset", self._admin_reset)
 
     def reset(self) -> None:
         """Forget messages, pending failures and counters."""
@@ -298,16 +295,9 @@ class FakeTwilio(HttpFake):
         else:
             self.callback_failures += 1
 
-    async def _admin_messages(self, request: web.Request) -> web.StreamResponse:
-        public = ("sid", "to", "from", "body", "status_callback", "received_at", "status", "error_code")
-        return web.json_response([{k: m[k] for k in public} for m in self.messages])
-
-    async def _admin_stats(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(self.stats())
-
-    async def _admin_reset(self, request: web.Request) -> web.StreamResponse:
-        self.reset()
-        return web.json_response({"ok": True})
+    def public(self) -> list[dict[str, Any]]:
+        shown = ("sid", "to", "from", "body", "status_callback", "received_at", "status", "error_code")
+        return [{k: m[k] for k in shown} for m in self.messages]
 
 
 async def serve(host: str, port: int, account_sid: str, auth_token: str, callbacks: bool) -> None:
