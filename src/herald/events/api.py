@@ -77,6 +77,15 @@ def send_context(state: AppState) -> SendContext:
 
 
 
+async def _wake_if_moved(request: Request, session: SessionDep, state: AppState, outs: list[dict[str, Any]]) -> None:
+    """Wake the dispatchers (here after commit, elsewhere by NOTIFY) only when an event moved a journey, which
+    may have planned a message: most events plan nothing, and waking every worker for each would cost a claim
+    query per worker per event."""
+    if any(o["runs"] for o in outs if not o["duplicate"]):
+        await notify.notify(session)
+        request.state.after_commit = state.wake_dispatcher
+
+
 @router.post("", response_model=EventOut, status_code=202, summary="Send one event",
              responses={200: {"model": EventOut, "description": "A repeat of an earlier event (same idempotency key)"}})
 async def create_event(req: EventIn, request: Request, session: SessionDep, state: StateDep,
@@ -84,9 +93,7 @@ async def create_event(req: EventIn, request: Request, session: SessionDep, stat
     """Stored durably, and acted on (journeys started, resumed, ended; alerts planned), before the answer."""
     out = (await ingest.ingest(session, await workspace_of(session, principal), [req], ctx=send_context(state),
                                batch=False))[0]
-    if not out["duplicate"]:
-        await notify.notify(session)
-        request.state.after_commit = state.wake_dispatcher
+    await _wake_if_moved(request, session, state, [out])
     return JSONResponse(out, status_code=200 if out["duplicate"] else 202,
                         headers={"Location": f"/v1/events/{out['id']}"})
 
@@ -98,9 +105,7 @@ async def create_batch(req: EventBatchIn, request: Request, session: SessionDep,
     outs = await ingest.ingest(session, await workspace_of(session, principal), req.events, ctx=send_context(state),
                                batch=True)
     duplicates = sum(1 for o in outs if o["duplicate"])
-    if duplicates < len(outs):
-        await notify.notify(session)
-        request.state.after_commit = state.wake_dispatcher
+    await _wake_if_moved(request, session, state, outs)
     return JSONResponse({"accepted": len(outs) - duplicates, "duplicates": duplicates, "events": outs},
                         status_code=202)
 
