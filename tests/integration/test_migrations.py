@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -10,6 +11,9 @@ from sqlalchemy import Connection, inspect
 
 from herald.db.models import Base
 from herald.db.session import make_engine
+from herald.messages.models import MESSAGES
+from herald.pipeline.dispatch import CLAIM_ORDER
+from herald.queue import claim as claims
 
 # Alembic cannot compare expression indexes (DESC); this one is checked by name below instead.
 EXPRESSION_INDEXES = {"ix_messages_claim"}
@@ -39,3 +43,26 @@ async def test_migrated_schema_equals_models(db_url: str) -> None:
     assert diff == [], diff
     assert set(Base.metadata.tables) <= tables
     assert indexes >= EXPRESSION_INDEXES
+
+
+def _claim_plan(conn: Connection) -> str:
+    """How the database runs the dispatcher's claim query, as text."""
+    ready = claims.ready(MESSAGES, now=datetime.now(UTC), limit=200, order_by=CLAIM_ORDER)
+    sql = str(ready.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    if conn.dialect.name == "sqlite":
+        return " / ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # an empty table: ask whether the index can serve
+    return " / ".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
+
+
+async def test_claim_walks_its_index_in_order(db_url: str) -> None:
+    """The claim takes the first rows of ix_messages_claim without sorting: an index whose order differs from
+    the claim's (SQLite's batch migrations once dropped its DESC) sorts every waiting message on each claim."""
+    engine = make_engine(db_url, pool_size=1)
+    async with engine.begin() as conn:
+        plan = await conn.run_sync(_claim_plan)
+        await conn.rollback()
+    await engine.dispose()
+    assert "ix_messages_claim" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+    assert "Sort" not in plan, plan

@@ -35,6 +35,8 @@ from herald.redact import mask_address
 log = structlog.get_logger(__name__)
 
 _m = MESSAGES.c
+CLAIM_ORDER = (_m.priority.desc(),)
+"""Highest priority first (then the earliest due): ``ix_messages_claim`` holds exactly this order."""
 _CLAIM_COLUMNS = (
     _m.id, _m.channel, _m.provider_id, _m.to_address, _m.sender, _m.expires_at,
     _m.attempts, _m.reason, _m.created_at, _m.due_at,
@@ -128,8 +130,7 @@ class Dispatcher:
             async with self._write_lock, self.engine.begin() as conn:
                 token, rows = await claims.claim(
                     conn, MESSAGES, now=now, limit=limit, lease_seconds=self.lease_seconds,
-                    running_state=SENDING, order_by=(_m.priority.desc(),), returning=_CLAIM_COLUMNS,
-                    sqlite_index="ix_messages_claim",
+                    running_state=SENDING, order_by=CLAIM_ORDER, returning=_CLAIM_COLUMNS,
                 )
                 contents = await outcomes.contents(conn, [r.id for r in rows]) if rows else {}
                 blocks = await policy.recheck(conn, rows)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Table, select, text, update
+from sqlalchemy import ColumnElement, Row, Select, Table, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 # Literal, not bound: a partial index is only usable when the query repeats its condition verbatim.
@@ -25,6 +25,28 @@ READY = "state IN ('queued', 'retrying')"
 
 def new_token() -> str:
     return secrets.token_hex(16)
+
+
+def ready(
+    table: Table,
+    *,
+    now: datetime,
+    limit: int,
+    order_by: Sequence[ColumnElement[Any]] = (),
+    where: ColumnElement[bool] | None = None,
+) -> Select[tuple[Any]]:
+    """The ids of the next ``limit`` due rows, in claim order (``order_by``, then ``due_at``).
+
+    A large queue needs a partial index over :data:`READY` whose columns match this order exactly, DESC
+    included, so that the database walks it and stops at the LIMIT; an index that matches only the first
+    column makes SQLite sort every waiting row of the top priority on each claim."""
+    c = table.c
+    return (
+        select(c.id)
+        .where(text(READY), c.due_at <= now, *(() if where is None else (where,)))
+        .order_by(*order_by, c.due_at)
+        .limit(limit)
+    )
 
 
 async def claim(
@@ -37,24 +59,15 @@ async def claim(
     running_state: str,
     order_by: Sequence[ColumnElement[Any]] = (),
     returning: Sequence[ColumnElement[Any]] = (),
-    sqlite_index: str | None = None,
     where: ColumnElement[bool] | None = None,
 ) -> tuple[str, list[Row[Any]]]:
     """Lease up to ``limit`` due rows; answer the lease token and the rows (``returning`` columns).
 
-    ``sqlite_index`` names a partial index over :data:`READY` in claim order; SQLite's planner, without
-    statistics, would otherwise sort every waiting row on each claim. ``where`` narrows the rows (a runner
-    that leaves some kinds of job to another)."""
+    ``where`` narrows the rows (a runner that leaves some kinds of job to another). See :func:`ready` for
+    the index a large queue needs."""
     c = table.c
     token = new_token()
-    ready = (
-        select(c.id)
-        .where(text(READY), c.due_at <= now, *(() if where is None else (where,)))
-        .order_by(*order_by, c.due_at)
-        .limit(limit)
-    )
-    if sqlite_index:
-        ready = ready.with_hint(table, f"INDEXED BY {sqlite_index}", dialect_name="sqlite")
+    ready_ids = ready(table, now=now, limit=limit, order_by=order_by, where=where)
     values = {
         "state": running_state,
         "lease_token": token,
@@ -64,10 +77,10 @@ async def claim(
     }
     if conn.dialect.name == "postgresql":
         # The CTE is evaluated once; SKIP LOCKED makes concurrent claimers take disjoint rows.
-        cte = ready.with_for_update(skip_locked=True).cte("ready")
+        cte = ready_ids.with_for_update(skip_locked=True).cte("ready")
         stmt = update(table).where(c.id == cte.c.id)
     else:
-        stmt = update(table).where(c.id.in_(ready.scalar_subquery()))
+        stmt = update(table).where(c.id.in_(ready_ids.scalar_subquery()))
     result = await conn.execute(stmt.values(values).returning(*(returning or (c.id,))))
     return token, list(result.all())
 
