@@ -3,7 +3,7 @@
 Marketers write these templates, so they are untrusted input. What keeps a template inside its data:
 
 * python-liquid resolves ``a.b`` and ``a[0]`` by item lookup only, never ``getattr``; and :meth:`Renderer.render`
-  passes only plain dicts, lists and scalars (``_plain``), so no Python object's attributes are reachable.
+  passes only plain dicts, lists and scalars (``plain.plain``), so no Python object's attributes are reachable.
 * There is no template loader: ``include`` and ``render`` are unregistered and refused at compile.
 * Strict variables: printing, looping over or filtering a missing variable raises ``undefined_variable`` with
   its dotted path. ``| default:`` replaces a missing value and ``{% if %}`` treats it as false, as authors expect.
@@ -18,6 +18,10 @@ which checks ``time.monotonic()`` against the render's deadline before each iter
 checks it before each filter call. Everything else a template does is linear in its own (bounded) size and
 every filter's work is bounded by the size limits, so a render cannot run long between two checks; no signal
 or thread is involved, so it works in any thread and raises ``timeout`` instead of hanging.
+
+Speed: each compiled template also gets a Python function that renders it about four times faster
+(``fastpath``: same output, same limits, the interpreter taking over whenever it fails), so a campaign's
+per-recipient render costs tens of microseconds, not hundreds.
 """
 
 from __future__ import annotations
@@ -27,14 +31,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
-from decimal import Decimal
-from enum import Enum
 from functools import lru_cache
 from io import StringIO
 from time import monotonic
 from typing import Any
-from uuid import UUID
 
 from liquid import BoundTemplate, Environment, FalsyStrictUndefined, RenderContext
 from liquid.builtin.expressions import FilteredExpression, tokenize
@@ -54,14 +54,12 @@ from liquid.stream import TokenStream
 from liquid.token import TOKEN_EXPRESSION, TOKEN_OUTPUT, TOKEN_TAG, Token
 
 from herald import errors
-from herald.templates import filters
+from herald.templates import fastpath, filters
+from herald.templates.plain import Unsupported, plain
 
 BUILTIN_NAMES = frozenset({"now", "today"})  # python-liquid's own globals: always defined
 INNER_TAGS = frozenset({"else", "elsif", "when", "break", "continue"})
-MAX_DATA_DEPTH = 32
 LEXER_BUDGET = 4_000_000  # about 0.15 s of python-liquid's lexer at its worst (see _lexer_work)
-_SCALARS = frozenset({str, int, float, bool, type(None), Decimal, datetime, date, time})
-_STR = frozenset({str})
 _SPACES = re.compile(r"\s{2,}")
 _BLOCK_OPEN = re.compile(r"\{%-?\s*(?:raw|doc)\s*-?%\}")
 _BLOCK_END = re.compile(r"\{%-?\s*end(?:raw|doc)\s*-?%\}")
@@ -94,6 +92,7 @@ class CompiledTemplate:
     source: str
     html: bool
     template: BoundTemplate
+    fast: fastpath.FastRender | None = None  # the same template as one Python function (see fastpath)
 
 
 @dataclass(frozen=True)
@@ -119,8 +118,9 @@ class _Context(RenderContext):
     """A render context enforcing the deadline and the cumulative loop and locals budgets (see the module
     docstring). Its slots are set by :meth:`Renderer.render`."""
 
-    __slots__ = ("deadline", "iterations", "local_limit", "local_sizes", "max_iterations")
+    __slots__ = ("deadline", "iterations", "local_limit", "local_sizes", "max_iterations", "memo")
     deadline: float
+    memo: dict[str, Any]  # what filters work out once per render (the recipient's locale and zone)
     iterations: int
     max_iterations: int
     local_limit: int
@@ -223,7 +223,8 @@ class Renderer:
             if name not in env.filters:
                 line, column = _LineIndex(source).at(spans[0].index)
                 raise TemplateSyntaxError(f"unknown filter '{name}'", line, column, "unknown_filter")
-        return CompiledTemplate(source, html, template)
+        fast = fastpath.build(template, source, html=html, output_limit=self.output_limit, buffer=_Output)
+        return CompiledTemplate(source, html, template, fast)
 
     def render(self, compiled: CompiledTemplate, variables: Mapping[str, Any], *, allow_empty: bool = False) -> str:
         """Render for one recipient. ``variables`` (contact, row, event, workspace, message…) must be plain
@@ -237,28 +238,46 @@ class Renderer:
         deadline = monotonic() + self.time_limit
         template = compiled.template
         try:
-            data = _plain(variables, 0)
-        except _Unsupported as exc:
+            data = plain(variables)
+        except Unsupported as exc:
             raise RenderError(f"variable {'.'.join(reversed(exc.path))} holds {exc.kind}, which a template "
                               "cannot use", variable=".".join(reversed(exc.path)) or None) from None
         if not isinstance(data, dict):
             raise RenderError("the variables must be a mapping")
-        context = _Context(template, globals=data)
-        context.deadline, context.iterations, context.max_iterations = deadline, 0, self.loop_limit
-        context.local_limit, context.local_sizes = self.local_limit, {}
-        buffer = _Output(limit=self.output_limit)
-        try:
-            template.render_with_context(context, buffer)
-        except LiquidError as exc:
-            raise _render_error(exc, compiled.source) from exc
-        except (RecursionError, MemoryError) as exc:
-            raise RenderError("the template needs too much memory or nesting", code="limit_exceeded") from exc
-        except Exception as exc:  # a filter given bad input (e.g. an integer too long to print)
-            raise RenderError(f"the template could not be rendered ({type(exc).__name__})") from exc
-        out = buffer.getvalue()
+        out = self._fast(compiled, data, deadline) if compiled.fast is not None else None
+        if out is None:  # no fast function, or it failed: the interpreter's result or error is the answer
+            context = self._context(template, data, deadline)
+            buffer = _Output(limit=self.output_limit)
+            try:
+                template.render_with_context(context, buffer)
+            except LiquidError as exc:
+                raise _render_error(exc, compiled.source) from exc
+            except (RecursionError, MemoryError) as exc:
+                raise RenderError("the template needs too much memory or nesting", code="limit_exceeded") from exc
+            except Exception as exc:  # a filter given bad input (e.g. an integer too long to print)
+                raise RenderError(f"the template could not be rendered ({type(exc).__name__})") from exc
+            out = buffer.getvalue()
         if not allow_empty and not out.strip():
             raise RenderError("the template renders to nothing for this recipient", code="empty_render")
         return out
+
+    def _context(self, template: BoundTemplate, data: dict[str, Any], deadline: float) -> _Context:
+        context = _Context(template, globals=data)
+        context.deadline, context.iterations, context.max_iterations = deadline, 0, self.loop_limit
+        context.local_limit, context.local_sizes, context.memo = self.local_limit, {}, {}
+        return context
+
+    def _fast(self, compiled: CompiledTemplate, data: dict[str, Any], deadline: float) -> str | None:
+        """The fast function's output, or None when it failed for any reason but time: the interpreter then
+        renders again (with what is left of the same deadline) and reports the error its own way."""
+        assert compiled.fast is not None
+        try:
+            parts, _ = compiled.fast(self._context(compiled.template, data, deadline), data)
+        except fastpath.Timeout:
+            raise RenderError("the render time limit was reached", code="timeout") from None
+        except Exception:
+            return None
+        return "".join(parts)
 
     def check(self, source: str, *, html: bool, sample: Mapping[str, Any] | None = None) -> CheckResult:
         """Validate at save: raise :class:`TemplateSyntaxError`, else list the global variable paths used and
@@ -280,65 +299,6 @@ class Renderer:
                 warnings.append({"variable": path, "message": f"{path} is not in the sample data",
                                  "line": line, "column": column})
         return CheckResult(frozenset(variables), warnings)
-
-
-class _Unsupported(Exception):
-    def __init__(self, kind: str) -> None:
-        self.kind, self.path = kind, list[str]()  # path is collected innermost first while unwinding
-
-
-def _plain(value: Any, depth: int) -> Any:
-    """``value`` as plain data a template may read, or ``_Unsupported``. Already-plain containers are returned
-    as they are (templates cannot mutate them); str subclasses such as ``Markup`` become plain ``str`` so they
-    are escaped like any other text. Scalars are tested inline: this runs for every recipient."""
-    kind = type(value)
-    if kind in _SCALARS:
-        return value
-    if depth > MAX_DATA_DEPTH:
-        raise _Unsupported("a structure nested too deeply")
-    if kind is dict or (kind is not list and isinstance(value, Mapping)):
-        if kind is dict and _STR.issuperset(map(type, value)) and _SCALARS.issuperset(map(type, value.values())):
-            return value
-        out, name = {}, ""
-        try:
-            for key, item in value.items():
-                name = key if type(key) is str else str.__str__(key) if isinstance(key, str) else ""
-                if not name and type(key) is not str:
-                    raise _Unsupported(f"a key of type {type(key).__name__}")
-                out[name] = item if type(item) in _SCALARS else _plain(item, depth + 1)
-        except _Unsupported as exc:
-            if name:  # not when the key itself was refused
-                exc.path.append(name)
-            raise
-        return out
-    if kind is list or (isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)):
-        if kind is list and _SCALARS.issuperset(map(type, value)):
-            return value
-        items, index = [], 0
-        try:
-            for index, item in enumerate(value):  # noqa: B007 - index names the item in an error
-                items.append(item if type(item) in _SCALARS else _plain(item, depth + 1))
-        except _Unsupported as exc:
-            exc.path.append(str(index))
-            raise
-        return items
-    return _plain_scalar(value)
-
-
-def _plain_scalar(value: Any) -> Any:
-    if isinstance(value, Enum):
-        return _plain(value.value, MAX_DATA_DEPTH)
-    for base in (str, bool, int, float, Decimal):  # subclasses (IntEnum, Markup…) become the base type
-        if isinstance(value, base):
-            return str.__str__(value) if base is str else base(value)
-    if isinstance(value, datetime):
-        return datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                        value.microsecond, value.tzinfo, fold=value.fold)
-    if isinstance(value, date):
-        return date(value.year, value.month, value.day)
-    if isinstance(value, UUID):
-        return str(value)
-    raise _Unsupported(f"a value of type {type(value).__name__}")
 
 
 def _lexer_work(source: str) -> int:
