@@ -85,7 +85,9 @@ class CampaignDelivery:
         if not mine:
             return prepared
         specs = {cid: await self._spec(conn, cid) for cid in {r.source_id for r in mine}}
-        people = await self._contacts(conn, [r.contact_id for r in mine if r.contact_id])
+        # The contact is read only for what needs it: a send window (its zone and phone) or a template.
+        people = await self._contacts(conn, [r.contact_id for r in mine if r.contact_id
+                                             and _needs_contact(specs[r.source_id])])
         fields = await self._fields(conn, [r.source_item for r in mine if r.source_item is not None
                                            and r.id not in contents])
         clock = time.monotonic()
@@ -201,6 +203,10 @@ class CampaignDelivery:
             return {}
         rows = await conn.execute(select(ListMember.id, ListMember.fields).where(ListMember.id.in_(sorted(set(ids)))))
         return {r[0]: r[1] or {} for r in rows}
+
+
+def _needs_contact(spec: Spec) -> bool:
+    return bool(spec.windows) or not spec.campaign.message_column
 
 
 def windows_of(campaign: Campaign) -> tuple[window.Window, ...]:
