@@ -1,21 +1,27 @@
 """CSV import throughput: a generated N-row file (phone, email, name, 3 custom fields) imported into a list,
 through the same code the API and `herald import` use (upload into chunks, then the import job).
 
-Measures the job's rows/s (phone and email validation, upsert of contacts and list rows) and the process's
-peak memory. Runs in a child process per database so peak RSS is this import's alone. Prints one JSON object.
-Usage: python bench/import.py [--rows 1000000] [--database-url URL]
+Measures the job's rows/s (phone and email validation, upsert of contacts and list rows), the CPU it took
+(the whole process, and its main thread alone: the Python that cleans and builds the rows), and the process's
+peak memory. Wall-clock figures swing widely on a shared machine; rows per CPU-second do much less. Runs in a
+child process per database so peak RSS is this import's alone; a PostgreSQL URL names a server, on which a
+fresh database is created for the run and dropped after it. Prints one JSON object.
+Usage: python bench/import.py [--rows 1000000] [--database-url URL ...] [--sqlite]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +72,8 @@ async def run_one(url: str, path: Path) -> dict[str, Any]:
                                    contact_list=target)
     upload = time.perf_counter() - clock
     jobs = JobRunner(engine, long_handlers={imports.JOB_KIND: runner.run}, lease_seconds=600)
-    clock = time.perf_counter()
+    server_cpu = await _server_cpu(engine) if engine.dialect.name == "postgresql" else 0.0
+    clock, cpu, main_cpu = time.perf_counter(), time.process_time(), time.thread_time()
     while True:
         await jobs.run_once()
         async with AsyncSession(engine) as session:
@@ -75,17 +82,61 @@ async def run_one(url: str, path: Path) -> dict[str, Any]:
         if done.state in ("completed", "failed"):
             break
     seconds = time.perf_counter() - clock
+    cpu, main_cpu = time.process_time() - cpu, time.thread_time() - main_cpu
+    server = await _server_cpu(engine) - server_cpu if engine.dialect.name == "postgresql" else None
     await engine.dispose()
     return {"state": done.state, "rows": done.rows_done, "created": done.created, "failed": done.failed,
             "upload_seconds": round(upload, 2), "import_seconds": round(seconds, 2),
-            "rows_per_second": round(done.rows_done / seconds), "peak_rss_mb": round(
+            "rows_per_second": round(done.rows_done / seconds), "cpu_seconds": round(cpu, 2),
+            "rows_per_cpu_second": round(done.rows_done / cpu),
+            "main_thread_us_per_row": round(main_cpu / max(done.rows_done, 1) * 1e6, 1),
+            **({"server_cpu_seconds": round(server, 2)} if server is not None else {}), "peak_rss_mb": round(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+async def _server_cpu(engine: Any) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving this database (a server on this machine:
+    read from /proc; 0 when it cannot be read)."""
+    from sqlalchemy import text
+
+    async with engine.connect() as conn:
+        pids = (await conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")))
+        return sum(_cpu_of(pid) for (pid,) in pids)
+
+
+def _cpu_of(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def database(url: str, work: Path) -> Iterator[str]:
+    """The URL to import into: a fresh SQLite file, or a fresh database on the named PostgreSQL server."""
+    if not url.startswith("postgresql"):
+        yield url
+        return
+    import psycopg
+
+    admin = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    name = f"herald_import_bench_{os.getpid()}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--database-url", action="append", default=[])
+    parser.add_argument("--database-url", action="append", default=[],
+                        help="a PostgreSQL server URL (a fresh database is made on it); default: SQLite only")
+    parser.add_argument("--sqlite", action="store_true", help="also run SQLite when --database-url is given")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -98,11 +149,12 @@ def main() -> None:
     work = Path(tempfile.mkdtemp())
     path = work / "contacts.csv"
     generate(path, args.rows)
-    urls = args.database_url or [f"sqlite+aiosqlite:///{work / 'bench.db'}"]
+    sqlite = [f"sqlite+aiosqlite:///{work / 'bench.db'}"] if args.sqlite or not args.database_url else []
     results = {}
-    for url in urls:
-        out = subprocess.run([sys.executable, __file__, "--child", url, str(path)], capture_output=True, text=True,
-                             check=True)
+    for server in sqlite + args.database_url:
+        with database(server, work) as url:
+            out = subprocess.run([sys.executable, __file__, "--child", url, str(path)], capture_output=True,
+                                 text=True, check=True)
         results["postgresql" if url.startswith("postgresql") else "sqlite"] = json.loads(out.stdout.strip()
                                                                                          .splitlines()[-1])
     print(json.dumps({"benchmark": "import", "rows": args.rows, "file_mb": round(path.stat().st_size / 1e6, 1),

