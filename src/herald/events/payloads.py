@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from herald import errors
+from herald.events import fastschema
 
 MAX_ERRORS = 20
 
@@ -27,26 +28,47 @@ def check_schema(schema: dict[str, Any], *, field: str = "schema") -> None:
                              field=f"{field}.{where}" if where else field) from None
 
 
+class Checker:
+    """One schema, ready to check payload after payload: a quick yes for plain payloads (``fastschema``),
+    jsonschema for the rest and for every error."""
+
+    __slots__ = ("fast", "validator")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.validator = Draft202012Validator(schema)
+        self.fast = fastschema.plain_check(schema)
+
+    def problems(self, payload: Any, prefix: str = "payload") -> list[dict[str, Any]]:
+        """Every way ``payload`` breaks the schema, each with the path of the offending value."""
+        if self.fast is not None and self.fast(payload):
+            return []
+        found = sorted(self.validator.iter_errors(payload), key=lambda e: list(map(str, e.absolute_path)))
+        out = []
+        for error in found[:MAX_ERRORS]:
+            path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+            out.append({"field": f"{prefix}{path}", "code": "schema_violation", "message": error.message})
+        return out
+
+
 @lru_cache(maxsize=512)
-def _validator(canonical: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads(canonical))
+def _checker(canonical: str) -> Checker:
+    return Checker(json.loads(canonical))
+
+
+def checker(schema: dict[str, Any]) -> Checker:
+    """The checker of ``schema``, built once per distinct schema (a compiled validator costs far more than a
+    check; look it up once per batch, not per event: the lookup serialises the schema)."""
+    return _checker(json.dumps(schema, sort_keys=True, separators=(",", ":")))
 
 
 def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
-    return _validator(json.dumps(schema, sort_keys=True, separators=(",", ":")))
+    return checker(schema).validator
 
 
 def problems(schema: dict[str, Any] | None, payload: dict[str, Any], *,
              prefix: str = "payload") -> list[dict[str, Any]]:
     """Every way ``payload`` breaks ``schema``, each with the path of the offending value."""
-    if not schema:
-        return []
-    found = sorted(validator_for(schema).iter_errors(payload), key=lambda e: list(map(str, e.absolute_path)))
-    out = []
-    for error in found[:MAX_ERRORS]:
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        out.append({"field": f"{prefix}{path}", "code": "schema_violation", "message": error.message})
-    return out
+    return checker(schema).problems(payload, prefix) if schema else []
 
 
 def example(schema: dict[str, Any] | None, depth: int = 0) -> Any:
