@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Connection, ForeignKey, Index, String, UniqueConstraint, column, table, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.db.base import Base, TimestampMixin, utcnow
@@ -21,6 +21,18 @@ class Workspace(TimestampMixin, Base):
     """The last step of every template's locale fallback chain."""
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     """For dates in messages when the recipient's own time zone is unknown."""
+    config_version: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Bumped by every change to the workspace's event types or triggers (:func:`bump_config_version`):
+    processes reuse what they read of those while it stays the same (``herald.triggers.config``)."""
+
+
+_VERSIONS = table("workspaces", column("id"), column("config_version"))
+
+
+def bump_config_version(connection: Connection, workspace_id: str) -> None:
+    """Called inside the flush that changes an event type or a trigger, so the bump commits with it."""
+    connection.execute(update(_VERSIONS).where(_VERSIONS.c.id == workspace_id)
+                       .values(config_version=_VERSIONS.c.config_version + 1))
 
 
 class ConsoleUser(TimestampMixin, Base):

@@ -7,22 +7,22 @@ changes nothing; the same key with another type, contact or payload is refused (
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import errors, ids, pagination
 from herald.auth.models import Workspace
 from herald.contacts import bulk, fields
 from herald.contacts.models import Contact
-from herald.events import payloads
-from herald.events import service as types
 from herald.events.models import EVENTS, Event
 from herald.events.schemas import EventIn
+from herald.triggers import config
 from herald.triggers.engine import Context, Happened
 from herald.triggers.matching import Matcher
 from herald.triggers.sending import SendContext
@@ -54,7 +54,7 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
         return f"events[{i}]." if batch else ""
 
     when = [_occurred(item, now, prefix(i)) for i, item in enumerate(items)]
-    await _check(session, workspace.id, items, prefix)
+    _check((await config.current(session, workspace)).types, items, prefix)
     keys = {i.idempotency_key for i in items if i.idempotency_key}
     earlier = {e.idempotency_key: e for e in (await session.scalars(select(Event).where(
         Event.workspace_id == workspace.id, Event.idempotency_key.in_(keys)))).all()} if keys else {}
@@ -98,13 +98,30 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
     return [outs[i] for i in range(len(items))]
 
 
+_COLUMNS = ("id", "workspace_id", "type", "contact_id", "payload", "occurred_at", "received_at", "idempotency_key")
+# PostgreSQL: the rows travel as one array per column, so the statement stays eight placeholders long. A
+# multi-row VALUES of 1,000 events has 8,000, and psycopg re-parses such a statement on every call (it caches
+# only short ones): 0.12 s per batch, most of a batch's time.
+_PG_STORE = (
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) "  # noqa: S608 - constant column names
+    "SELECT id, workspace_id, type, contact_id, payload::json, occurred_at, received_at, idempotency_key "
+    "FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::text[], %s::timestamptz[], "
+    f"%s::timestamptz[], %s::varchar[]) AS t({', '.join(_COLUMNS)}) "
+    "ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id")
+
+
 async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     """Insert the events; answer the ids stored. An event whose idempotency key a concurrent request stored
     first is left out (``ON CONFLICT DO NOTHING``) instead of failing the request."""
     if not rows:
         return set()
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(EVENTS).on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
+    if session.get_bind().dialect.name == "postgresql":
+        columns = [[row[name] for row in rows] for name in _COLUMNS]
+        columns[4] = [json.dumps(payload) for payload in columns[4]]  # as the JSON column type writes it
+        conn = await session.connection()
+        found = await conn.exec_driver_sql(_PG_STORE, tuple(columns))
+        return {row[0] for row in found}
+    stmt = sqlite.insert(EVENTS).on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
     result = await session.execute(stmt.returning(EVENTS.c.id), rows)
     return set(result.scalars().all())
 
@@ -120,16 +137,15 @@ def _occurred(item: EventIn, now: datetime, prefix: str) -> datetime:
     return when
 
 
-async def _check(session: AsyncSession, workspace_id: str, items: list[EventIn], prefix: Callable[[int], str]) -> None:
-    known = await types.by_names(session, workspace_id, {i.type for i in items})
+def _check(known: dict[str, config.TypeInfo], items: list[EventIn], prefix: Callable[[int], str]) -> None:
     problems: list[dict[str, Any]] = []
     for i, item in enumerate(items):
         t = known.get(item.type)
         if t is None:
             problems.append({"field": f"{prefix(i)}type", "code": "unknown_event_type",
                              "message": f"No event type {item.type!r}; create it under /v1/event-types."})
-        else:
-            problems += payloads.problems(t.schema, item.payload, prefix=f"{prefix(i)}payload")
+        elif t.checker is not None:
+            problems += t.checker.problems(item.payload, f"{prefix(i)}payload")
         ref = item.contact
         if not (ref.id or any(getattr(ref, k) for k in KEYS)):
             problems.append({"field": f"{prefix(i)}contact", "code": "contact_required",

@@ -1,8 +1,9 @@
 """What events do to journeys, in order: an event ends the contact's runs that exit on it, resumes the runs
 waiting for it, then enters every active trigger on its type whose filter and counters it passes.
 
-A :class:`Matcher` serves one request (one event or a batch): it reads the workspace's triggers once, and an
-event whose type no trigger enters, awaits or exits on costs no query at all. On PostgreSQL the contacts
+A :class:`Matcher` serves one request (one event or a batch): it takes the workspace's triggers (kept in
+memory while unchanged, see :mod:`herald.triggers.config`), and an event whose type no trigger enters,
+awaits or exits on costs no query at all. On PostgreSQL the contacts
 concerned are locked up front, in id order, so one contact's events are acted on one at a time (two
 concurrent first events cannot both pass "once at a time") and concurrent batches cannot deadlock. The lock
 is ``NO KEY UPDATE``: timers may still insert rows that reference the contact."""
@@ -15,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from herald.contacts.models import Contact
-from herald.triggers import conditions, engine
+from herald.triggers import conditions, config, engine
 from herald.triggers.engine import Context, Happened
 from herald.triggers.models import CANCELLED, LIVE, WAITING, JourneyRun, Trigger
 
@@ -35,8 +36,7 @@ class Matcher:
 
     @classmethod
     async def load(cls, ctx: Context) -> Matcher:
-        rows = (await ctx.session.scalars(select(Trigger).where(Trigger.workspace_id == ctx.workspace.id))).all()
-        return cls(ctx, rows)
+        return cls(ctx, (await config.current(ctx.session, ctx.workspace)).triggers)
 
     def concerns(self, event_type: str) -> bool:
         return event_type in self.entries or event_type in self.awaited

@@ -1,0 +1,68 @@
+"""A workspace's event types and triggers, read from the database once per change instead of once per event.
+
+Every event needs both: its type (to check the payload against the schema) and every trigger of the workspace
+(which ones it enters, resumes or exits). Reading them cost two queries and a Trigger object per trigger per
+request. Each process now keeps them per database and workspace, tagged with the workspace's
+``config_version``, which is read with the workspace on every request anyway and which every insert, update
+or delete of an event type or a trigger bumps in the same transaction (mapper events on both models, so no
+code path can forget it). A request whose workspace shows another version reads both afresh.
+
+The triggers kept are detached copies: they are never added to a session, and the engine only reads them.
+"""
+
+from __future__ import annotations
+
+import copy
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.auth.models import Workspace
+from herald.events.models import EventType
+from herald.events.payloads import Checker, checker
+from herald.triggers.models import Trigger
+
+LIMIT = 1000  # workspaces remembered per database
+
+
+@dataclass(frozen=True, slots=True)
+class TypeInfo:
+    name: str
+    checker: Checker | None  # None: the type has no schema, any object goes
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    version: int
+    types: dict[str, TypeInfo]
+    triggers: tuple[Trigger, ...]
+
+
+_KEPT: weakref.WeakKeyDictionary[Any, dict[str, Config]] = weakref.WeakKeyDictionary()
+
+
+async def current(session: AsyncSession, workspace: Workspace) -> Config:
+    """The workspace's event types and triggers as of ``workspace.config_version``."""
+    bind = session.get_bind()
+    kept = _KEPT.setdefault(getattr(bind, "engine", bind), {})
+    found = kept.get(workspace.id)
+    if found is not None and found.version == workspace.config_version:
+        return found
+    types = (await session.scalars(select(EventType).where(EventType.workspace_id == workspace.id))).all()
+    triggers = (await session.scalars(select(Trigger).where(Trigger.workspace_id == workspace.id))).all()
+    config = Config(workspace.config_version,
+                    {t.name: TypeInfo(t.name, checker(t.schema) if t.schema else None) for t in types},
+                    tuple(_detached(t) for t in triggers))
+    if len(kept) >= LIMIT:
+        kept.clear()
+    kept[workspace.id] = config
+    return config
+
+
+def _detached(trigger: Trigger) -> Trigger:
+    """A transient copy with every column's value (JSON values copied too: the cached object is shared)."""
+    return Trigger(**{attr.key: copy.deepcopy(getattr(trigger, attr.key))
+                      for attr in inspect(Trigger).column_attrs})
