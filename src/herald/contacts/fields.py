@@ -53,35 +53,38 @@ def clean(raw: Mapping[str, Any], region: str, *, consent: Mapping[str, Any] | N
     """Normalise what ``raw`` states (keys among :data:`CORE`). Blank strings mean "not stated" (CSV cells),
     except that an explicit ``None`` from the API clears a field. Raises ``errors.Invalid`` listing every bad
     field."""
-    out = Cleaned()
+    values: dict[str, Any] = {}
+    zone: str | None = None
     problems: list[dict[str, Any]] = []
     for name, value in raw.items():
         if value is None:
             if name != "external_id":
-                out.values[name] = None
+                values[name] = None
             continue
-        if isinstance(value, str) and not value.strip():
+        if isinstance(value, str) and (not value or value.isspace()):  # == not value.strip(), without a copy
             continue
         try:
             if name == "phone":
-                out.values[name], out.phone_timezone = normalize.phone_and_zone(str(value), region)
+                values[name], zone = normalize.phone_and_zone(str(value), region)
             else:
-                out.values[name] = _CLEANERS[name](value)
+                values[name] = _CLEANERS[name](value)
         except errors.Invalid as exc:
             problems.append({"field": name, "code": exc.code, "message": exc.detail})
-    for purpose, stated in (consent or {}).items():
+    stated: dict[str, bool | None] = {}
+    for purpose, given in (consent or {}).items():
         try:
             check_purpose(purpose)
-            plain = isinstance(stated, bool) or stated is None
-            out.consent[purpose] = stated if plain else normalize.consent(str(stated))
+            plain = isinstance(given, bool) or given is None
+            stated[purpose] = given if plain else normalize.consent(str(given))
         except errors.Invalid as exc:
             problems.append({"field": f"consent.{purpose}", "code": exc.code, "message": exc.detail})
+    kept: dict[str, Any] | None = None
     if attributes is not None:
         if len(repr(attributes)) > MAX_ATTRIBUTES_BYTES:
             problems.append({"field": "attributes", "code": "attributes_too_large",
                              "message": f"attributes may hold at most {MAX_ATTRIBUTES_BYTES} bytes"})
-        out.attributes = dict(attributes)
+        kept = dict(attributes)
     if problems:
         detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         raise errors.Invalid(detail, code=problems[0]["code"], errors=problems)
-    return out
+    return Cleaned(values, stated, kept, zone)

@@ -10,6 +10,7 @@ one executor run per row). Its errors come out as SQLAlchemy's (``IntegrityError
 from __future__ import annotations
 
 import json
+import json.encoder
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -23,8 +24,26 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from herald.db.base import UTCDateTime
 
 Convert = Callable[[Any], Any] | None
-_encode = json.JSONEncoder(check_circular=False).encode
-"""``json.dumps`` with its default settings (same text), minus the cycle bookkeeping plain data never needs."""
+
+
+def _encoder() -> Callable[[Any], str]:
+    """``json.dumps`` with its default settings (the same text), made once: ``dumps`` builds its C encoder
+    for every value, which costs more than encoding a list row's few fields (0.7 against 1.5 µs)."""
+    plain = json.JSONEncoder(check_circular=False)
+    make = json.encoder.c_make_encoder  # type: ignore[attr-defined]
+    if make is None:  # no C accelerator: the pure-Python encoder
+        return plain.encode
+    chunks = make(None, plain.default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+
+    def encode(value: Any) -> str:
+        if isinstance(value, str):  # the C encoder wants a container; dumps quotes a string itself
+            return plain.encode(value)
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_encode = _encoder()
 
 
 @lru_cache(maxsize=256)

@@ -80,8 +80,9 @@ class Plan:
         if "name" not in raw and (self.first >= 0 or self.last >= 0):
             parts = [cells[i].strip() for i in (self.first, self.last) if i >= 0 and cells[i].strip()]
             raw["name"] = " ".join(parts)
-        cleaned = fields.clean(raw, region, consent={p: cells[i] for i, p in self.consent},
-                               attributes={n: cells[i] for i, n in self.attributes if cells[i] != ""} or None)
+        consent = {p: cells[i] for i, p in self.consent} if self.consent else None
+        attributes = ({n: cells[i] for i, n in self.attributes if cells[i] != ""} or None) if self.attributes else None
+        cleaned = fields.clean(raw, region, consent=consent, attributes=attributes)
         if not cleaned.values.get(key):
             raise errors.Invalid(f"The {key} column is empty; rows are matched on it.", code="missing_key")
         priority = normalize.priority(cells[self.priority]) if self.priority >= 0 else None
@@ -133,10 +134,12 @@ _spared = 0
 @contextmanager
 def _collector_spared() -> Iterator[None]:
     """Keep the cyclic garbage collector off the objects that existed before the import (``gc.freeze``) until
-    it ends. An import allocates millions of objects, so collections run all the time, and each full one
-    walked every object of the process (the phone metadata, SQLAlchemy's tables, ...): ~8 µs of a row's
-    ~32 µs on the main thread. What the import itself leaves as garbage is collected as usual; the frozen
-    objects are handed back to the collector when the last running import ends."""
+    it ends; :func:`_process` freezes again after each batch, so the next batch's collections do not walk the
+    rows still in flight either. An import allocates millions of objects, so collections run all the time,
+    and each full one walked every object of the process (the phone metadata, SQLAlchemy's tables, ...) and
+    every row of the batches in flight: ~10 µs of a row's ~32 µs on the main thread. Frozen objects are still
+    freed when nothing refers to them (rows are); only reference cycles among them (a few per batch, from
+    SQLAlchemy's session) wait for the collector, which gets them back when the last running import ends."""
     global _spared
     if not _spared:
         gc.freeze()
@@ -175,6 +178,7 @@ async def _process(engine: AsyncEngine, imp: Import, region: str, path: str, lea
             if committed in REPLAN_AFTER and engine.dialect.name == "postgresql":
                 await _analyze(engine)
             current = following
+            gc.freeze()  # the rows in flight too (see _collector_spared)
     async with write_lock(engine), AsyncSession(engine) as session, session.begin():
         await session.execute(update(Import).where(Import.id == imp.id).values(
             state=COMPLETED, finished_at=datetime.now(UTC), updated_at=datetime.now(UTC)))
