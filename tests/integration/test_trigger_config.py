@@ -1,5 +1,6 @@
-"""Event types and triggers are kept in memory per process, yet a change made anywhere (this process or
-another on the same database) applies to the very next event, on SQLite and PostgreSQL."""
+"""Event types, triggers and the provider and template lookups of the messages they plan are kept in memory
+per process, yet a change made anywhere (this process or another on the same database) applies to the very
+next event, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -36,6 +37,21 @@ async def test_changes_in_another_process_apply_to_the_next_event(herald: Runnin
             made = await trigger(other, "atm-alert", "card.withdrawal", ALERT, filter='event.channel == "ATM"')
             second = await send_event(client, "card.withdrawal", ANN, WITHDRAWAL_SAMPLE)
             assert second.json()["triggers"] == [made["id"]]
+            assert await _body(client, made["id"]) == "You withdrew 120.0"
+
+            edit = {"variants": {"en": {"body": "Withdrawal: {{ event.amount }}"}}}
+            resp = await other.patch("/v1/templates/alert", json=edit)
+            assert resp.status_code == 200, resp.text
+            await send_event(client, "card.withdrawal", ANN, WITHDRAWAL_SAMPLE)
+            assert await _body(client, made["id"]) == "Withdrawal: 120.0"  # the new version, not the one kept
+
+            for provider in await _sms_providers(other):
+                resp = await other.patch(f"/v1/providers/{provider}", json={"enabled": False})
+                assert resp.status_code == 200, resp.text
+            await send_event(client, "card.withdrawal", ANN, WITHDRAWAL_SAMPLE)
+            runs = (await client.get(f"/v1/triggers/{made['id']}/runs")).json()["data"]
+            assert runs[0]["state"] == "failed"  # no enabled provider is left: the one kept in memory is not used
+            assert "no enabled sms provider" in runs[0]["reason"]
 
             resp = await other.patch(f"/v1/triggers/{made['id']}", json={"active": False})
             assert resp.status_code == 200, resp.text
@@ -69,3 +85,14 @@ async def test_changes_here_apply_to_the_next_event(herald: Running) -> None:
     resp = await client.patch(f"/v1/triggers/{made['id']}", json={"filter": 'event.channel == "ATM"'})
     assert resp.status_code == 200, resp.text
     assert (await send_event(client, "card.withdrawal", ANN, WITHDRAWAL_SAMPLE)).json()["triggers"] == [made["id"]]
+
+
+async def _body(client: httpx.AsyncClient, trigger_id: str) -> str:
+    """The text of the message planned by the trigger's newest run."""
+    run = (await client.get(f"/v1/triggers/{trigger_id}/runs")).json()["data"][0]
+    message = (await client.get(f"/v1/messages/{run['messages'][0]}")).json()
+    return str(message["content"]["body"])
+
+
+async def _sms_providers(client: httpx.AsyncClient) -> list[str]:
+    return [p["id"] for p in (await client.get("/v1/providers")).json() if p["channel"] == "sms"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, ForeignKey, Index, String, UniqueConstraint, column, table, update
+from sqlalchemy import Connection, ForeignKey, Index, String, UniqueConstraint, column, event, table, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from herald.db.base import Base, TimestampMixin, utcnow
@@ -30,9 +30,20 @@ _VERSIONS = table("workspaces", column("id"), column("config_version"))
 
 
 def bump_config_version(connection: Connection, workspace_id: str) -> None:
-    """Called inside the flush that changes an event type or a trigger, so the bump commits with it."""
+    """Called inside the flush that changes a tracked row, so the bump commits with it."""
     connection.execute(update(_VERSIONS).where(_VERSIONS.c.id == workspace_id)
                        .values(config_version=_VERSIONS.c.config_version + 1))
+
+
+def track_config(model: type[Any]) -> None:
+    """Every insert, update or delete of a ``model`` row (it has ``workspace_id``) bumps its workspace's
+    ``config_version``: mapper events, so no code path that changes one through the ORM can forget it."""
+
+    def changed(_mapper: Any, connection: Connection, target: Any) -> None:
+        bump_config_version(connection, target.workspace_id)
+
+    for name in ("after_insert", "after_update", "after_delete"):
+        event.listen(model, name, changed)
 
 
 class ConsoleUser(TimestampMixin, Base):

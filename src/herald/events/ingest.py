@@ -20,6 +20,7 @@ from herald import errors, ids, pagination
 from herald.auth.models import Workspace
 from herald.contacts import bulk, fields
 from herald.contacts.models import Contact
+from herald.db import memo
 from herald.events.models import EVENTS, Event
 from herald.events.schemas import EventIn
 from herald.triggers import config
@@ -54,7 +55,9 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
         return f"events[{i}]." if batch else ""
 
     when = [_occurred(item, now, prefix(i)) for i, item in enumerate(items)]
-    _check((await config.current(session, workspace)).types, items, prefix)
+    current = await config.current(session, workspace)
+    _check(current.types, items, prefix)
+    session.info[memo.SHARED] = current.lookups  # provider and template lookups of the messages planned
     keys = {i.idempotency_key for i in items if i.idempotency_key}
     earlier = {e.idempotency_key: e for e in (await session.scalars(select(Event).where(
         Event.workspace_id == workspace.id, Event.idempotency_key.in_(keys)))).all()} if keys else {}

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, event
+from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from herald.auth.models import bump_config_version
+from herald.auth.models import track_config
 from herald.db.base import Base, utcnow
 
 
@@ -53,8 +53,4 @@ EVENT_TYPES = cast(Table, EventType.__table__)
 EVENTS = cast(Table, Event.__table__)
 
 
-@event.listens_for(EventType, "after_insert")
-@event.listens_for(EventType, "after_update")
-@event.listens_for(EventType, "after_delete")
-def _changed(_mapper: Any, connection: Any, target: EventType) -> None:
-    bump_config_version(connection, target.workspace_id)
+track_config(EventType)

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from herald.auth.models import track_config
 from herald.db.base import Base, TimestampMixin
 
 
@@ -27,3 +28,6 @@ class Provider(TimestampMixin, Base):
     priority: Mapped[int] = mapped_column(default=0)
     """The highest-priority enabled provider of a channel is the one a new message goes to."""
     enabled: Mapped[bool] = mapped_column(default=True)
+
+
+track_config(Provider)  # messages planned for events reuse lookups of these (herald.triggers.config)

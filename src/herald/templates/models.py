@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from herald.auth.models import track_config
 from herald.db.base import Base, TimestampMixin, utcnow
 
 
@@ -40,3 +41,6 @@ class TemplateVersion(Base):
     sample_data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+track_config(Template)  # messages planned for events reuse lookups of these (herald.triggers.config)

@@ -8,19 +8,22 @@ or delete of an event type or a trigger bumps in the same transaction (mapper ev
 code path can forget it). A request whose workspace shows another version reads both afresh.
 
 The triggers kept are detached copies: they are never added to a session, and the engine only reads them.
+Providers, templates and template versions are also tracked by the version, so the lookups that planning
+messages makes are kept with it too (``Config.lookups``, used through ``herald.db.memo``).
 """
 
 from __future__ import annotations
 
-import copy
 import weakref
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.auth.models import Workspace
+from herald.db import memo
 from herald.events.models import EventType
 from herald.events.payloads import Checker, checker
 from herald.triggers.models import Trigger
@@ -39,6 +42,9 @@ class Config:
     version: int
     types: dict[str, TypeInfo]
     triggers: tuple[Trigger, ...]
+    lookups: dict[Hashable, Any] = field(default_factory=dict)
+    """Providers, templates and template versions found while planning messages at this version
+    (``herald.db.memo``); the version also changes with any provider or template."""
 
 
 _KEPT: weakref.WeakKeyDictionary[Any, dict[str, Config]] = weakref.WeakKeyDictionary()
@@ -63,6 +69,4 @@ async def current(session: AsyncSession, workspace: Workspace) -> Config:
 
 
 def _detached(trigger: Trigger) -> Trigger:
-    """A transient copy with every column's value (JSON values copied too: the cached object is shared)."""
-    return Trigger(**{attr.key: copy.deepcopy(getattr(trigger, attr.key))
-                      for attr in inspect(Trigger).column_attrs})
+    return memo.detached(trigger)

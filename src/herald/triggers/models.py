@@ -13,10 +13,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint, event
+from sqlalchemy import JSON, ForeignKey, Index, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from herald.auth.models import bump_config_version
+from herald.auth.models import track_config
 from herald.db.base import Base, utcnow
 
 SOURCE = "trigger"
@@ -95,8 +95,4 @@ TRIGGERS = cast(Table, Trigger.__table__)
 RUNS = cast(Table, JourneyRun.__table__)
 
 
-@event.listens_for(Trigger, "after_insert")
-@event.listens_for(Trigger, "after_update")
-@event.listens_for(Trigger, "after_delete")
-def _changed(_mapper: Any, connection: Any, target: Trigger) -> None:
-    bump_config_version(connection, target.workspace_id)
+track_config(Trigger)
