@@ -53,9 +53,12 @@ async def send(session: AsyncSession, workspace: Workspace, trigger: Trigger, ru
     late = expires_at is not None and expires_at <= now
     req = request_for(step, trigger, run, run.contact_id, None if late else expires_at)
     try:
-        message = await messages.create(session, workspace, req, source=SOURCE, source_id=trigger.id,
-                                        renderer=ctx.renderer, sms_max_segments=ctx.sms_max_segments,
-                                        actor=f"trigger:{trigger.id}", links=ctx.links)
+        # Planning reads suppressions, consent and lookups, none of which the run being moved affects: not
+        # flushing it first lets it be inserted once, in its final state, instead of inserted then updated.
+        with session.no_autoflush:
+            message = await messages.create(session, workspace, req, source=SOURCE, source_id=trigger.id,
+                                            renderer=ctx.renderer, sms_max_segments=ctx.sms_max_segments,
+                                            actor=f"trigger:{trigger.id}", links=ctx.links)
     except errors.RenderFailed as exc:
         return exc.message_id
     if late and expires_at is not None and message.state not in ("skipped", "failed"):
