@@ -194,3 +194,13 @@ def statements(depth: int) -> st.SearchStrategy[str]:
 @given(source=st.lists(statements(3), min_size=1, max_size=6).map("".join), html=st.booleans())
 def test_generated_templates_render_the_same(source: str, html: bool) -> None:
     same(Renderer(), source, html=html)
+
+
+def test_a_huge_template_keeps_the_interpreter(renderer: Renderer) -> None:
+    """Translating costs ~30 µs a generated line: past a size, compiling the translation would cost more than
+    it could save (and a hostile template could stall a save), so the interpreter renders it."""
+    huge = "{{ s }}" * 5000
+    compiled = renderer.compile(huge, html=False)
+    assert compiled.fast is None
+    assert renderer.render(compiled, {"s": "ab"}) == "ab" * 5000
+    assert renderer.compile("{{ s }}" * 500, html=False).fast is not None

@@ -52,6 +52,7 @@ from liquid.stringify import to_liquid_string
 from liquid.undefined import Undefined
 from markupsafe import escape
 
+MAX_LINES = 6000  # Python compiles ~30 µs a line: a bigger template (> ~800 statements) keeps the interpreter
 MAX_LOOP_NESTING = 6  # Python allows 20 statically nested blocks; a translated loop uses two (for, try)
 TOP_NAMESPACE = {"partial": False}  # what BoundTemplate.render_with_context pushes in front of the globals
 
@@ -114,6 +115,8 @@ class _Builder:
         return f"t{self.temp}"
 
     def emit(self, depth: int, line: str) -> None:
+        if len(self.lines) >= MAX_LINES:
+            raise _Unbuildable("the template is too large to translate")
         self.lines.append("    " * depth + line)
 
     # ------------------------------------------------------------------------------------ statements
