@@ -2,7 +2,8 @@
 against the fake Twilio (its own process).
 
 Measures: seconds until every recipient is planned (queued, or skipped with its reason), then the sustained
-send rate over a window while the worker works through the queue, and the worker's peak memory (RSS).
+send rate over a window while the worker works through the queue, the worker's and the fake's CPU time per
+SMS over that window (steadier than the rate on a shared machine), and the worker's peak memory (RSS).
 Prints one JSON object. Usage:
   python bench/campaign.py [--contacts 1000000] [--send-seconds 30] [--database-url postgresql://...]
 With a PostgreSQL URL, a fresh database is created on that server for the run and dropped after it.
