@@ -5,7 +5,8 @@ SQLAlchemy's adapter makes a separate call for each step of a statement: open a 
 rows, close the cursor. Each hop costs a queue put, a thread wake-up, a write to the loop's self-pipe and a
 loop wake-up: about four times a SELECT's own SQLite work on the small statements an API request makes (an
 event was ~35 hops). Here the cursor's ``execute`` and ``executemany`` do all four steps in one function run
-in that thread, and keep the description, row count, last row id and rows for SQLAlchemy to read.
+in that thread, and keep the description, row count, last row id and rows for SQLAlchemy to read. The
+``BEGIN`` that opens each transaction travels with its first statement.
 
 Everything else is SQLAlchemy's aiosqlite dialect unchanged: transactions, the per-connection execute mutex,
 server-side cursors (streamed results keep aiosqlite's cursor), error translation. The engine gets this by
@@ -31,8 +32,14 @@ from sqlalchemy.util.concurrency import await_
 _Result = tuple[Any, list[Any] | None, int, int | None]
 
 
-def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> _Result:
-    """In aiosqlite's thread: the whole statement, rows included (SQLite wants RETURNING rows read at once)."""
+_BEGINS = frozenset({"BEGIN", "BEGIN IMMEDIATE"})
+
+
+def _run(conn: sqlite3.Connection, operation: str, parameters: Any, many: bool, begin: str | None) -> _Result:
+    """In aiosqlite's thread: the transaction's deferred BEGIN if any, then the whole statement, rows included
+    (SQLite wants RETURNING rows read at once)."""
+    if begin is not None:
+        conn.execute(begin)
     cursor = conn.cursor()
     try:
         if many:
@@ -89,10 +96,20 @@ class FusedCursor(AsyncAdapt_aiosqlite_cursor):
         await self._run(operation, seq_of_parameters, many=True)
 
     async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
+        adapt: _Connection = self._adapt_connection  # type: ignore[assignment]
+        if operation in _BEGINS and not parameters and not many:
+            adapt.pending_begin = operation  # sent with the transaction's first statement: one hop less
+            self._description, self._rowcount, self._lastrowid = None, -1, None
+            self._rows = collections.deque()
+            return
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        async with self._adapt_connection._execute_mutex:
+        async with adapt._execute_mutex:
+            # After a failure the BEGIN is gone either way: a rollback then goes to SQLite, harmless if the
+            # BEGIN itself was what failed (a rollback with no transaction does nothing).
+            begin, adapt.pending_begin = adapt.pending_begin, None
+            adapt.open = adapt.open or begin is not None
             description, rows, rowcount, lastrowid = await connection._execute(  # type: ignore[no-untyped-call]
-                _run, connection._conn, operation, parameters, many)
+                _run, connection._conn, operation, parameters, many, begin)
         self._description, self._rowcount, self._lastrowid = description, rowcount, lastrowid
         self._rows = collections.deque(rows) if rows is not None else collections.deque()
 
@@ -104,8 +121,30 @@ class FusedCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _Connection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    """Holds a transaction's BEGIN until its first statement, and knows whether it sent one since the last
+    commit or rollback: ending a transaction that never reached SQLite (or the pool's rollback of a connection
+    already committed) needs no round trip. Transactions only ever start with that BEGIN here (the connection
+    is in autocommit mode, ``isolation_level=None``, and Herald's begin hook issues the BEGIN)."""
+
+    __slots__ = ("open", "pending_begin")
     _cursor_cls = FusedCursor
+
+    def __init__(self, dbapi: Any, connection: Any) -> None:
+        super().__init__(dbapi, connection)
+        self.pending_begin: str | None = None
+        self.open = False
+
+    def commit(self) -> None:
+        self.pending_begin = None
+        if self.open:
+            super().commit()  # if it fails, the transaction is still open: the rollback that follows is sent
+            self.open = False
+
+    def rollback(self) -> None:
+        self.pending_begin = None
+        if self.open:
+            super().rollback()
+            self.open = False
 
 
 class _Dbapi(AsyncAdapt_aiosqlite_dbapi):
