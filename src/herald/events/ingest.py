@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
@@ -43,7 +44,9 @@ def to_out(e: Event | dict[str, Any], *, duplicate: bool = False, triggers: list
             "runs": runs or []}
 
 
+@lru_cache(maxsize=1024)
 def _iso(when: Any) -> str:
+    """Remembered: a batch's events share their received_at, and often their occurred_at."""
     return str(when.astimezone(UTC).isoformat()).replace("+00:00", "Z")
 
 
