@@ -74,8 +74,9 @@ def recipients(count: int, seed: int = 7) -> list[dict[str, Any]]:
     rnd = random.Random(seed)
     out = []
     for n in range(count):
-        items = [{"name": f"Product {rnd.randint(1, 999)}", "quantity": rnd.randint(1, 4),
-                  "price": Decimal(rnd.randint(100, 999_999)) / 100} for _ in range(5)]
+        items: list[dict[str, Any]] = [
+            {"name": f"Product {rnd.randint(1, 999)}", "quantity": rnd.randint(1, 4),
+             "price": Decimal(rnd.randint(100, 999_999)) / 100} for _ in range(5)]
         out.append({
             "contact": {"first_name": rnd.choice(NAMES), "city": "Lyon", "timezone": rnd.choice(ZONES),
                         "email": f"user{n}@example.com"},
