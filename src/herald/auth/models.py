@@ -22,8 +22,9 @@ class Workspace(TimestampMixin, Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     """For dates in messages when the recipient's own time zone is unknown."""
     config_version: Mapped[int] = mapped_column(default=0, server_default="0")
-    """Bumped by every change to the workspace's event types or triggers (:func:`bump_config_version`):
-    processes reuse what they read of those while it stays the same (``herald.triggers.config``)."""
+    """Bumped by every change to the workspace's event types, triggers, providers or templates
+    (:func:`track_config`): processes reuse what they read of those while it stays the same
+    (``herald.triggers.config``)."""
 
 
 _VERSIONS = table("workspaces", column("id"), column("config_version"))

@@ -99,8 +99,6 @@ class FusedCursor(AsyncAdapt_aiosqlite_cursor):
         adapt: _Connection = self._adapt_connection  # type: ignore[assignment]
         if operation in _BEGINS and not parameters and not many:
             adapt.pending_begin = operation  # sent with the transaction's first statement: one hop less
-            self._description, self._rowcount, self._lastrowid = None, -1, None
-            self._rows = collections.deque()
             return
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
         async with adapt._execute_mutex:

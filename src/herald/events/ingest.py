@@ -23,6 +23,7 @@ from herald.contacts import bulk, fields
 from herald.contacts.models import Contact
 from herald.db import memo
 from herald.events.models import EVENTS, Event
+from herald.events.payloads import Checker
 from herald.events.schemas import EventIn
 from herald.triggers import config
 from herald.triggers.engine import Context, Happened
@@ -143,15 +144,14 @@ def _occurred(item: EventIn, now: datetime, prefix: str) -> datetime:
     return when
 
 
-def _check(known: dict[str, config.TypeInfo], items: list[EventIn], prefix: Callable[[int], str]) -> None:
+def _check(known: dict[str, Checker | None], items: list[EventIn], prefix: Callable[[int], str]) -> None:
     problems: list[dict[str, Any]] = []
     for i, item in enumerate(items):
-        t = known.get(item.type)
-        if t is None:
+        if item.type not in known:
             problems.append({"field": f"{prefix(i)}type", "code": "unknown_event_type",
                              "message": f"No event type {item.type!r}; create it under /v1/event-types."})
-        elif t.checker is not None:
-            problems += t.checker.problems(item.payload, f"{prefix(i)}payload")
+        elif (found := known[item.type]) is not None:
+            problems += found.problems(item.payload, f"{prefix(i)}payload")
         ref = item.contact
         if not (ref.id or any(getattr(ref, k) for k in KEYS)):
             problems.append({"field": f"{prefix(i)}contact", "code": "contact_required",

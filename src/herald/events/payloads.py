@@ -61,10 +61,6 @@ def checker(schema: dict[str, Any]) -> Checker:
     return _checker(json.dumps(schema, sort_keys=True, separators=(",", ":")))
 
 
-def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
-    return checker(schema).validator
-
-
 def problems(schema: dict[str, Any] | None, payload: dict[str, Any], *,
              prefix: str = "payload") -> list[dict[str, Any]]:
     """Every way ``payload`` breaks ``schema``, each with the path of the offending value."""

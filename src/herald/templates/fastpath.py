@@ -59,7 +59,7 @@ TOP_NAMESPACE = {"partial": False}  # what BoundTemplate.render_with_context pus
 # markupsafe's C escaper without the Markup wrapper: escape(s) is Markup(_escape_inner(s)) for a plain str
 _escape_str: Callable[[str], str] = getattr(markupsafe, "_escape_inner", lambda text: str(escape(text)))
 
-FastRender = Callable[[RenderContext, dict[str, Any]], tuple[list[str], int]]
+FastRender = Callable[[RenderContext, dict[str, Any]], list[str]]
 
 
 class Timeout(Exception):
@@ -95,8 +95,8 @@ class _Unbuildable(Exception):
 
 
 class _Builder:
-    def __init__(self, template: BoundTemplate, source: str, html: bool, output_limit: int) -> None:
-        self.html, self.limit, self.offsets = html, output_limit, "offset" in source
+    def __init__(self, template: BoundTemplate, source: str, html: bool) -> None:
+        self.html, self.offsets = html, "offset" in source
         self.env: Environment = template.env
         self.constants: list[Any] = []
         self.lines: list[str] = []
@@ -167,7 +167,7 @@ class _Builder:
         self.emit(depth, f"ap({value})")
         self.emit(depth, f"n += {size}")
         if check:
-            self.emit(depth, "if n > LIMIT: raise TOO_LARGE")
+            self.emit(depth, "if n > LIMIT: raise BAIL")
 
     def output(self, depth: int, value: str) -> None:
         # to_liquid_string's result for str and numbers, inline (a number's text has nothing to escape)
@@ -210,14 +210,14 @@ class _Builder:
                  f"ctx.raise_for_loop_limit({length})", f"ctx.loops.append({forloop})"]
         if not pure:
             lines += [f"{namespace} = {{FORLOOP_NAME: {forloop}, {name}: None}}",
-                      "if ctx.scope.size() > ctx.env.context_depth_limit: raise TOO_DEEP",
+                      "if ctx.scope.size() > ctx.env.context_depth_limit: raise BAIL",
                       f"ctx.scope.push({namespace})"]
         for line in lines:
             self.emit(depth + 1, line)
         # A pure body reads neither the scope nor ``forloop``: it takes the items straight from the iterator
         self.emit(depth + 1, f"for {item} in {items if pure else forloop}:")
-        checks = ["ctx.iterations += 1", "if ctx.iterations > ctx.max_iterations: raise TOO_MANY",
-                  "if MONOTONIC() > deadline: raise TIMEOUT", "if n > LIMIT: raise TOO_LARGE", "try:"]
+        checks = ["ctx.iterations += 1", "if ctx.iterations > ctx.max_iterations: raise BAIL",
+                  "if MONOTONIC() > deadline: raise TIMEOUT", "if n > LIMIT: raise BAIL", "try:"]
         for line in checks if pure else [f"{namespace}[{name}] = {item}", *checks]:
             self.emit(depth + 2, line)
         inner = {**scope, "forloop": forloop, str(expression.identifier): item}
@@ -331,7 +331,7 @@ class _Builder:
         head = ["def render(ctx, g):", "    out = []", "    ap = out.append", "    n = 0",
                 "    deadline = ctx.deadline",
                 "    ctx.scope.push(TOP)"]  # as render_with_context's extend; the context is not reused
-        tail = ["    if n > LIMIT: raise TOO_LARGE", "    return out, n"]
+        tail = ["    if n > LIMIT: raise BAIL", "    return out"]
         names = ", ".join(f"c{i}" for i in range(len(self.constants)))
         lines = [f"def factory({names}):", *("    " + line for line in [*head, *body, *tail]), "    return render"]
         return "\n".join(lines)
@@ -339,16 +339,16 @@ class _Builder:
 
 def build(template: BoundTemplate, source: str, *, html: bool, output_limit: int, buffer: type[Any]
           ) -> FastRender | None:
-    """The template as one Python function ``(ctx, data) -> (parts, size)``, or None when it cannot be
+    """The template as one Python function ``(ctx, data) -> parts``, or None when it cannot be
     translated (then the interpreter renders it). ``buffer`` is the renderer's output buffer class, given to
     the nodes python-liquid renders."""
-    builder = _Builder(template, source, html, output_limit)
+    builder = _Builder(template, source, html)
     try:
         source = builder.source(list(template.nodes))
         namespace: dict[str, Any] = {
             "__builtins__": {}, "type": type, "len": len, "str": str, "dict": dict,
             "BUFFER": buffer, "NULL": NullIO(), "LIMIT": output_limit, "MONOTONIC": monotonic,
-            "TOO_LARGE": Bail, "TOO_MANY": Bail, "TOO_DEEP": Bail, "TIMEOUT": Timeout,
+            "BAIL": Bail, "TIMEOUT": Timeout,
             "ESCAPE_STR": _escape_str, "NUMBERS": frozenset({int, float, Decimal}), "TEXT": to_liquid_string,
             "FORLOOP": ForLoop, "FORLOOP_NAME": "forloop", "CONTINUE": ContinueLoop, "BREAK": BreakLoop,
             "ITEM": _item, "RESOLVE": _resolve, "TOP": TOP_NAMESPACE,

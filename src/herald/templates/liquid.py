@@ -272,7 +272,7 @@ class Renderer:
         renders again (with what is left of the same deadline) and reports the error its own way."""
         assert compiled.fast is not None
         try:
-            parts, _ = compiled.fast(self._context(compiled.template, data, deadline), data)
+            parts = compiled.fast(self._context(compiled.template, data, deadline), data)
         except fastpath.Timeout:
             raise RenderError("the render time limit was reached", code="timeout") from None
         except Exception:

@@ -50,8 +50,6 @@ def plain(value: Any, depth: int = 0) -> Any:
             raise
         return out
     if kind is list or (isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray)):
-        if kind is list and _SCALARS.issuperset(map(type, value)):
-            return value
         items, index = [], 0
         try:
             for index, item in enumerate(value):  # noqa: B007 - index names the item in an error

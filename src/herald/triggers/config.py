@@ -4,12 +4,12 @@ Every event needs both: its type (to check the payload against the schema) and e
 (which ones it enters, resumes or exits). Reading them cost two queries and a Trigger object per trigger per
 request. Each process now keeps them per database and workspace, tagged with the workspace's
 ``config_version``, which is read with the workspace on every request anyway and which every insert, update
-or delete of an event type or a trigger bumps in the same transaction (mapper events on both models, so no
-code path can forget it). A request whose workspace shows another version reads both afresh.
+or delete of an event type, trigger, provider or template bumps in the same transaction (mapper events, so
+no code path can forget it). A request whose workspace shows another version reads them afresh.
 
 The triggers kept are detached copies: they are never added to a session, and the engine only reads them.
-Providers, templates and template versions are also tracked by the version, so the lookups that planning
-messages makes are kept with it too (``Config.lookups``, used through ``herald.db.memo``).
+The lookups of providers, templates and template versions that planning messages makes are kept with it
+too (``Config.lookups``, used through ``herald.db.memo``).
 """
 
 from __future__ import annotations
@@ -32,15 +32,10 @@ LIMIT = 1000  # workspaces remembered per database
 
 
 @dataclass(frozen=True, slots=True)
-class TypeInfo:
-    name: str
-    checker: Checker | None  # None: the type has no schema, any object goes
-
-
-@dataclass(frozen=True, slots=True)
 class Config:
     version: int
-    types: dict[str, TypeInfo]
+    types: dict[str, Checker | None]
+    """Each event type's payload checker (None: the type has no schema, any object goes)."""
     triggers: tuple[Trigger, ...]
     lookups: dict[Hashable, Any] = field(default_factory=dict)
     """Providers, templates and template versions found while planning messages at this version
@@ -60,13 +55,9 @@ async def current(session: AsyncSession, workspace: Workspace) -> Config:
     types = (await session.scalars(select(EventType).where(EventType.workspace_id == workspace.id))).all()
     triggers = (await session.scalars(select(Trigger).where(Trigger.workspace_id == workspace.id))).all()
     config = Config(workspace.config_version,
-                    {t.name: TypeInfo(t.name, checker(t.schema) if t.schema else None) for t in types},
-                    tuple(_detached(t) for t in triggers))
+                    {t.name: checker(t.schema) if t.schema else None for t in types},
+                    tuple(memo.detached(t) for t in triggers))
     if len(kept) >= LIMIT:
         kept.clear()
     kept[workspace.id] = config
     return config
-
-
-def _detached(trigger: Trigger) -> Trigger:
-    return memo.detached(trigger)
