@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -18,6 +18,9 @@ from herald.metrics import Metrics
 from herald.settings import Settings
 from herald.templates.liquid import Renderer
 
+if TYPE_CHECKING:
+    from herald.events.coalesce import Coalescer
+
 
 @dataclass
 class AppState:
@@ -30,6 +33,8 @@ class AppState:
     wake_dispatcher: Callable[[], None] = field(default=lambda: None)
     opted_out: Callable[[str], None] = field(default=lambda address: None)
     """Tells this process's dispatcher (``herald serve``) that an address just replied STOP."""
+    events: Coalescer | None = None
+    """Stores the single events of concurrent requests together (made on first use)."""
 
 
 async def get_state(request: Request) -> AppState:

@@ -13,6 +13,7 @@ from herald import pagination
 from herald.auth.tokens import Principal
 from herald.deps import AppState, SessionDep, StateDep, require, workspace_of
 from herald.events import ingest, service
+from herald.events.coalesce import Coalescer
 from herald.events.models import Event, EventType
 from herald.events.schemas import (
     EventBatchIn,
@@ -75,8 +76,6 @@ def send_context(state: AppState) -> SendContext:
     return SendContext(state.renderer, state.settings.sms_max_segments,
                        Links(state.keyring, state.settings.effective_public_url))
 
-
-
 async def _wake_if_moved(request: Request, session: SessionDep, state: AppState, outs: list[dict[str, Any]]) -> None:
     """Wake the dispatchers (here after commit, elsewhere by NOTIFY) only when an event moved a journey, which
     may have planned a message: most events plan nothing, and waking every worker for each would cost a claim
@@ -88,12 +87,11 @@ async def _wake_if_moved(request: Request, session: SessionDep, state: AppState,
 
 @router.post("", response_model=EventOut, status_code=202, summary="Send one event",
              responses={200: {"model": EventOut, "description": "A repeat of an earlier event (same idempotency key)"}})
-async def create_event(req: EventIn, request: Request, session: SessionDep, state: StateDep,
-                       principal: Sender) -> JSONResponse:
+async def create_event(req: EventIn, state: StateDep, principal: Sender) -> JSONResponse:
     """Stored durably, and acted on (journeys started, resumed, ended; alerts planned), before the answer."""
-    out = (await ingest.ingest(session, await workspace_of(session, principal), [req], ctx=send_context(state),
-                               batch=False))[0]
-    await _wake_if_moved(request, session, state, [out])
+    if state.events is None:
+        state.events = Coalescer(state, lambda: send_context(state))
+    out = await state.events.submit(principal.workspace_id, req)
     return JSONResponse(out, status_code=200 if out["duplicate"] else 202,
                         headers={"Location": f"/v1/events/{out['id']}"})
 
