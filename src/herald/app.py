@@ -19,6 +19,7 @@ from herald.crypto import Keyring
 from herald.db.session import make_engine, make_sessionmaker
 from herald.deps import AppState
 from herald.events import api as events_api
+from herald.events.fastpath import EventFastPath
 from herald.imports import api as imports_api
 from herald.inbound import api as inbound_api
 from herald.inbound import rules_api as keywords_api
@@ -73,6 +74,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
     )
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, upload_bytes=settings.max_import_bytes)
+    app.add_middleware(EventFastPath, owner=app, max_bytes=settings.max_request_bytes)  # outermost of ours
     # FastAPI tries the routers in this order for every request: the busiest (events, sends, provider
     # callbacks) come first. No path of one router matches another's (tests/unit/test_routing.py).
     for router in (events_api.router, messages_api.router, webhooks_api.router, auth_api.router,

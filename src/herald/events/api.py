@@ -13,7 +13,7 @@ from herald import pagination
 from herald.auth.tokens import Principal
 from herald.deps import AppState, SessionDep, StateDep, require, workspace_of
 from herald.events import ingest, service
-from herald.events.coalesce import Coalescer
+from herald.events.coalesce import coalescer, send_context
 from herald.events.models import Event, EventType
 from herald.events.schemas import (
     EventBatchIn,
@@ -25,10 +25,8 @@ from herald.events.schemas import (
     EventTypeOut,
     EventTypePatch,
 )
-from herald.messages.service import Links
 from herald.problems import COMMON_RESPONSES, PROBLEM_SCHEMA
 from herald.queue import notify
-from herald.triggers.sending import SendContext
 
 types_router = APIRouter(prefix="/v1/event-types", tags=["events"],
                          responses={**COMMON_RESPONSES, 404: PROBLEM_SCHEMA, 409: PROBLEM_SCHEMA})
@@ -72,9 +70,6 @@ async def delete_type(ref: Ref, session: SessionDep, principal: Designer) -> Res
     return Response(status_code=204)
 
 
-def send_context(state: AppState) -> SendContext:
-    return SendContext(state.renderer, state.settings.sms_max_segments,
-                       Links(state.keyring, state.settings.effective_public_url))
 
 async def _wake_if_moved(request: Request, session: SessionDep, state: AppState, outs: list[dict[str, Any]]) -> None:
     """Wake the dispatchers (here after commit, elsewhere by NOTIFY) only when an event moved a journey, which
@@ -88,10 +83,9 @@ async def _wake_if_moved(request: Request, session: SessionDep, state: AppState,
 @router.post("", response_model=EventOut, status_code=202, summary="Send one event",
              responses={200: {"model": EventOut, "description": "A repeat of an earlier event (same idempotency key)"}})
 async def create_event(req: EventIn, state: StateDep, principal: Sender) -> JSONResponse:
-    """Stored durably, and acted on (journeys started, resumed, ended; alerts planned), before the answer."""
-    if state.events is None:
-        state.events = Coalescer(state, lambda: send_context(state))
-    out = await state.events.submit(principal.workspace_id, req)
+    """Stored durably, and acted on (journeys started, resumed, ended; alerts planned), before the answer.
+    Usually answered by :mod:`herald.events.fastpath`; this route answers what that hands on (errors)."""
+    out = await coalescer(state).submit(principal.workspace_id, req)
     return JSONResponse(out, status_code=200 if out["duplicate"] else 202,
                         headers={"Location": f"/v1/events/{out['id']}"})
 

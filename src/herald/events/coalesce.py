@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from herald.db.session import unit_of_work, write_lock
 from herald.deps import AppState
 from herald.events import ingest
 from herald.events.schemas import EventIn
+from herald.messages.service import Links
 from herald.queue import notify
 from herald.triggers.sending import SendContext
 
@@ -43,12 +43,23 @@ class _Waiting:
     answer: asyncio.Future[dict[str, Any]]
 
 
+def send_context(state: AppState) -> SendContext:
+    return SendContext(state.renderer, state.settings.sms_max_segments,
+                       Links(state.keyring, state.settings.effective_public_url))
+
+
+def coalescer(state: AppState) -> Coalescer:
+    """The app's group commit, made on first use."""
+    if state.events is None:
+        state.events = Coalescer(state)
+    return state.events
+
+
 class Coalescer:
     """One per app: takes single events and answers each with its :func:`ingest.to_out` dict."""
 
-    def __init__(self, state: AppState, context: Callable[[], SendContext]) -> None:
+    def __init__(self, state: AppState) -> None:
         self._state = state
-        self._context = context
         self._waiting: list[_Waiting] = []
         self._flushing: asyncio.Task[None] | None = None
 
@@ -98,7 +109,7 @@ class Coalescer:
             workspace = await session.get(Workspace, workspace_id)
             if workspace is None:
                 raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
-            outs = await ingest.ingest(session, workspace, items, ctx=self._context(), batch=False)
+            outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False)
             moved = any(o["runs"] for o in outs if not o["duplicate"])
             if moved:
                 await notify.notify(session)
