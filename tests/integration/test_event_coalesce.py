@@ -10,7 +10,15 @@ from typing import Any
 from sqlalchemy import event
 
 from tests.conftest import Running
-from tests.integration.trigger_setup import WITHDRAWAL_SAMPLE, WITHDRAWAL_SCHEMA, event_type, send_event
+from tests.integration.trigger_setup import (
+    WITHDRAWAL_SAMPLE,
+    WITHDRAWAL_SCHEMA,
+    event_type,
+    file_provider,
+    send_event,
+    template,
+    trigger,
+)
 
 
 def _count_commits(herald: Running) -> list[int]:
@@ -74,3 +82,31 @@ async def test_a_bad_event_fails_alone(herald: Running) -> None:
     assert len(stored) == 21  # the twenty good ones and the keyed one, once each
     contacts = (await client.get("/v1/contacts", params={"limit": 200})).json()["data"]
     assert "b1" not in {c.get("external_id") for c in contacts}  # a refused event leaves nothing behind
+
+
+async def test_events_stored_together_still_skip_suppressed_recipients(herald: Running) -> None:
+    """Suppressions are read once for a whole flush of events; each message still gets its own verdict, and a
+    contact with no phone number is judged without them."""
+    client = await herald.authed()
+    await file_provider(client)
+    await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
+    await template(client, "atm", "Cash out: {{ event.payload.amount }}")
+    made = await trigger(client, "atm alert", "card.withdrawal",
+                  [{"type": "send", "channel": "sms", "template": "atm", "classification": "direct_marketing"}])
+    added = await client.post("/v1/suppressions", json={"entries": [
+        {"address": "+14155550101", "reason": "asked in branch"},
+        {"address": "+14155550102", "scope": "marketing"}]})
+    assert added.status_code == 201
+    people = [{"phone": "+14155550101"}, {"phone": "+14155550102"}, {"phone": "+14155550103"},
+              {"external_id": "no-phone"}]
+    answers = await asyncio.gather(*(send_event(client, "card.withdrawal", who, WITHDRAWAL_SAMPLE)
+                                     for who in people for _ in range(3)))
+    assert {a.status_code for a in answers} == {202}
+    runs = {r["id"]: r for r in (await client.get(f"/v1/triggers/{made['id']}/runs",
+                                                         params={"limit": 100})).json()["data"]}
+    reasons: dict[str, set[str | None]] = {}
+    for answer, who in zip(answers, [w for w in people for _ in range(3)], strict=True):
+        message = (await client.get(f"/v1/messages/{runs[answer.json()['runs'][0]]['messages'][0]}")).json()
+        reasons.setdefault(next(iter(who.values())), set()).add(message["reason"])
+    assert reasons == {"+14155550101": {"suppressed"}, "+14155550102": {"suppressed"},
+                       "+14155550103": {"no_consent"}, "no-phone": {"no_address"}}

@@ -25,6 +25,7 @@ from herald.db import memo
 from herald.events.models import EVENTS, Event
 from herald.events.payloads import Checker
 from herald.events.schemas import EventIn
+from herald.pipeline import policy
 from herald.triggers import config
 from herald.triggers.engine import Context, Happened
 from herald.triggers.matching import Matcher
@@ -99,9 +100,13 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
     matcher = await Matcher.load(Context(session, workspace, ctx, now))
     await matcher.lock([h for _, h in acted])
     row_of = dict(rows)
-    for i, happened in acted:
-        matched, runs = await matcher.on_event(happened)
-        outs[i] = to_out(row_of[i], triggers=matched, runs=runs)
+    await policy.prefetch(session, workspace.id, matcher.contacts.values())
+    try:
+        for i, happened in acted:
+            matched, runs = await matcher.on_event(happened)
+            outs[i] = to_out(row_of[i], triggers=matched, runs=runs)
+    finally:
+        policy.forget(session)
     return [outs[i] for i in range(len(items))]
 
 

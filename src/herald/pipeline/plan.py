@@ -70,7 +70,7 @@ async def gate(session: AsyncSession, workspace_id: str, channel: str, who: Reci
     """Why this message must not go, or None."""
     if who.missing is not None:
         return who.missing
-    entries = await policy.entries_for(session, [(workspace_id, who.key)])
+    entries = await policy.entries_of(session, workspace_id, who.key)
     contact = who.contact
     subject = policy.Subject(
         channel=channel, address=who.key, classification=classification, override=override,

@@ -141,6 +141,36 @@ async def entries_for(db: AsyncSession | AsyncConnection, pairs: Iterable[tuple[
     return found
 
 
+_PREFETCHED = "herald.policy.prefetched"
+
+
+async def prefetch(session: AsyncSession, workspace_id: str, contacts: Iterable[Contact]) -> None:
+    """Read the suppressions of these contacts' phone numbers and email addresses now, in one query, for
+    :func:`entries_of` to answer from until :func:`forget`: a batch of events plans a message per event, and
+    each would otherwise query alone (a fifth of a triggered event's cost). Nothing in between adds
+    suppressions, and the dispatcher re-checks them just before each send in any case."""
+    keys = {address_key(channel, value) for c in contacts
+            for channel, value in (("sms", c.phone), ("email", c.email)) if value}
+    if not keys:
+        return
+    found: dict[str, list[Entry]] = {key: [] for key in keys}
+    for entry in await entries_for(session, [(workspace_id, key) for key in keys]):
+        found.setdefault(entry.address, []).append(entry)
+    session.info[_PREFETCHED] = (workspace_id, found)
+
+
+def forget(session: AsyncSession) -> None:
+    session.info.pop(_PREFETCHED, None)
+
+
+async def entries_of(session: AsyncSession, workspace_id: str, key: str) -> list[Entry]:
+    """The suppressions of one address: from :func:`prefetch` when it read them, else one query."""
+    prefetched = session.info.get(_PREFETCHED)
+    if prefetched is not None and prefetched[0] == workspace_id and key in prefetched[1]:
+        return list(prefetched[1][key])
+    return await entries_for(session, [(workspace_id, key)])
+
+
 async def contacts_for(db: AsyncSession | AsyncConnection, ids: Iterable[str]
                        ) -> dict[str, tuple[dict[str, Any], bool]]:
     """``{contact_id: (consent, erased)}`` in one query."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MAX = timedelta(days=3 * 366)
@@ -16,8 +17,10 @@ _SHORT = re.compile(r"^(?:(?P<w>\d+)w)?(?:(?P<d>\d+)d)?(?:(?P<h>\d+)h)?(?:(?P<m>
 _CLOCK = re.compile(r"^(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)$")
 
 
+@lru_cache(maxsize=4096)
 def parse(text: str) -> timedelta:
-    """The duration ``text`` names; ValueError says what is wrong."""
+    """The duration ``text`` names; ValueError says what is wrong. Remembered: every event that reaches a
+    step parses the step's TTL or wait again."""
     raw = text.strip()
     match = _ISO.match(raw.upper()) if raw[:1] in ("P", "p") else _SHORT.match(raw.lower())
     if not raw or match is None or not any(match.groupdict().values()) or raw.upper().endswith("T"):
