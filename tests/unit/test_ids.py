@@ -44,3 +44,15 @@ def test_contact_ids_made_for_a_batch_look_and_sort_like_single_ones() -> None:
     assert all(set(made[3:]) <= alphabet for made in batch)
     # every random digit is used: the 16 random digits come from the whole alphabet
     assert set("".join(made[-16:] for made in batch)) == alphabet
+
+
+def test_ids_made_together_look_and_sort_like_single_ones() -> None:
+    first = ids.new_id("ev")
+    time.sleep(0.002)
+    batch = ids.new_ids("ev", 300)
+    time.sleep(0.002)
+    last = ids.new_id("ev")
+    assert len(set(batch)) == 300
+    assert all(first < made < last and len(made) == len(first) for made in batch)
+    assert all(set(made[3:]) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ") for made in batch)
+    assert ids.new_ids("ev", 0) == []

@@ -33,6 +33,7 @@ from herald.triggers.sending import SendContext
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
 KEYS = ("external_id", "email", "phone")
+_REF_FIELDS = (*KEYS, "name", "locale", "timezone")  # EventContact's fields but its id
 
 
 def to_out(e: Event | dict[str, Any], *, duplicate: bool = False, triggers: list[str] | None = None,
@@ -72,6 +73,7 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
     outs: dict[int, dict[str, Any]] = {}
     rows: list[tuple[int, dict[str, Any]]] = []
     by_key: dict[str, dict[str, Any]] = {}
+    fresh_ids = iter(ids.new_ids("ev", len(items)))
     for i, item in enumerate(items):
         key = item.idempotency_key
         first: Event | dict[str, Any] | None = (earlier.get(key) or by_key.get(key)) if key else None
@@ -80,7 +82,7 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
             outs[i] = to_out(first, duplicate=True)
             continue
         row: dict[str, Any] = {
-            "id": ids.new_id("ev"), "workspace_id": workspace.id, "type": item.type, "contact_id": contact_ids[i],
+            "id": next(fresh_ids), "workspace_id": workspace.id, "type": item.type, "contact_id": contact_ids[i],
             "payload": item.payload, "occurred_at": when[i], "received_at": now, "idempotency_key": key}
         rows.append((i, row))
         if key:
@@ -196,7 +198,7 @@ async def _contacts(session: AsyncSession, workspace: Workspace, items: list[Eve
     for i, item in enumerate(items):
         if i in out:
             continue
-        ref = item.contact.model_dump(exclude_none=True, exclude={"id"})
+        ref = {name: value for name in _REF_FIELDS if (value := getattr(item.contact, name)) is not None}
         try:
             cleaned = fields.clean(ref, workspace.default_region)
         except errors.Invalid as exc:
