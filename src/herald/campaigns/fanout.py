@@ -12,6 +12,8 @@ provider, it pauses itself and says why."""
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +31,8 @@ from herald.queue.jobs import Lease
 
 log = structlog.get_logger(__name__)
 BATCH = 20_000
+AHEAD = 2
+"""Batches in flight at once on PostgreSQL: the next one's INSERT runs while the one before it finishes."""
 WATCH_EVERY = timedelta(seconds=2)
 MIN_SAMPLE = 50
 """Sends to see before judging a campaign's error rate."""
@@ -70,37 +74,71 @@ async def _analyze(engine: AsyncEngine) -> None:
 
 
 async def _plan(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: Lease, batch: int) -> bool:
-    """Plan batch after batch from the checkpoint; answer whether the whole audience is planned."""
+    """Plan batch after batch from the checkpoint; answer whether the whole audience is planned.
+
+    On PostgreSQL the next batch's INSERT starts on a second connection while the one before it runs (one
+    backend plans a batch on one core; the batch's work is CPU in the server). Each batch still commits with
+    its checkpoint, and only after the batch before it committed, so the committed checkpoint always ends a
+    committed prefix of the walk. A step (one list's priority rows or the rest) starts once the steps before it
+    are committed: a contact on two lists is then seen by the next list's dedupe check."""
     steps = [(True, lid) for lid in c.list_ids] + [(False, lid) for lid in c.list_ids]
     step, after = int(c.checkpoint.get("step", 0)), int(c.checkpoint.get("after", 0))
-    dedupe = len(c.list_ids) > 1
-    dialect = engine.dialect.name
-    while step < len(steps):
-        priority, list_id = steps[step]
-        async with write_lock(engine), engine.begin() as conn:
-            await lease.keep(conn)
-            if await conn.scalar(select(_k.state).where(_k.id == c.id)) != RUNNING:
-                return False
-            if dialect == "postgresql":
+    width = AHEAD if engine.dialect.name == "postgresql" else 1
+    flight: deque[asyncio.Task[bool]] = deque()
+    try:
+        while step < len(steps):
+            priority, list_id = steps[step]
+            async with reading(engine) as conn:
+                upto = await conn.scalar(planner.range_end(list_id, priority, after, batch))
+            work = None if upto is None else _Range(list_id, priority, after, upto)
+            step, after = (step + 1, 0) if upto is None else (step, upto)
+            checkpoint = {**c.checkpoint, "step": step, "after": after}
+            flight.append(asyncio.create_task(_commit(
+                engine, c, spec, lease, work, checkpoint, step >= len(steps), flight[-1] if flight else None)))
+            while flight and (len(flight) >= width or work is None):
+                if not await flight.popleft():
+                    return False
+            await asyncio.sleep(0)  # let the dispatcher claim and flush between batches
+    finally:  # a batch after one that failed or found the campaign stopped rolls back on its own
+        await asyncio.gather(*flight, return_exceptions=True)
+    log.info("campaign.planned", campaign_id=c.id)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """The members of a list (its priority rows or the rest) with ids in ``(after, upto]``."""
+
+    list_id: str
+    priority: bool
+    after: int
+    upto: int
+
+
+async def _commit(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: Lease, work: _Range | None,
+                  checkpoint: dict[str, Any], last: bool, before: asyncio.Task[bool] | None) -> bool:
+    """Plan ``work`` (none: a step ended) and commit it with ``checkpoint``, once the batch ``before`` it has
+    committed; answer False, committing nothing, when the campaign stopped running or ``before`` did."""
+    async with write_lock(engine), engine.begin() as conn:
+        if await conn.scalar(select(_k.state).where(_k.id == c.id)) != RUNNING:
+            return False
+        if work is not None:
+            if engine.dialect.name == "postgresql":
                 # JIT-compiling this statement each batch cost more than running parts of it; and a batch reads
                 # a few thousand contacts by key, where a hash join would scan the whole contacts table.
                 await conn.execute(text("SET LOCAL jit = off"))
                 await conn.execute(text("SET LOCAL enable_hashjoin = off"))
                 await conn.execute(text("SET LOCAL enable_mergejoin = off"))
-            upto = await conn.scalar(planner.range_end(list_id, priority, after, batch))
-            if upto is None:
-                step, after = step + 1, 0
-            else:
-                now = datetime.now(UTC)
-                await conn.execute(planner.batch(spec, dialect, list_id=list_id, priority=priority, after=after,
-                                                 upto=upto, dedupe=dedupe, due=now, now=now))
-                after = upto
-            checkpoint = {**c.checkpoint, "step": step, "after": after}
-            await conn.execute(update(CAMPAIGNS).where(_k.id == c.id).values(
-                checkpoint=checkpoint, planned_all=step >= len(steps), updated_at=datetime.now(UTC)))
-            c.checkpoint = checkpoint
-        await asyncio.sleep(0)  # let the dispatcher claim and flush between batches
-    log.info("campaign.planned", campaign_id=c.id)
+            now = datetime.now(UTC)
+            await conn.execute(planner.batch(spec, engine.dialect.name, list_id=work.list_id, priority=work.priority,
+                                             after=work.after, upto=work.upto, dedupe=len(c.list_ids) > 1,
+                                             due=now, now=now))
+        if before is not None and not await before:
+            return False
+        await lease.keep(conn)
+        await conn.execute(update(CAMPAIGNS).where(_k.id == c.id).values(
+            checkpoint=checkpoint, planned_all=last, updated_at=datetime.now(UTC)))
+    c.checkpoint = checkpoint
     return True
 
 
