@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import errors, ids, pagination
@@ -22,6 +21,7 @@ from herald.auth.models import Workspace
 from herald.contacts import bulk, fields
 from herald.contacts.models import Contact
 from herald.db import memo
+from herald.db.fastinsert import insert_rows
 from herald.events.models import EVENTS, Event
 from herald.events.payloads import Checker
 from herald.events.schemas import EventIn
@@ -125,8 +125,8 @@ _PG_STORE = (
 
 
 async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert the events; answer the ids stored. An event whose idempotency key a concurrent request stored
-    first is left out (``ON CONFLICT DO NOTHING``) instead of failing the request."""
+    """Insert the events; answer the ids stored. On PostgreSQL, an event whose idempotency key a concurrent
+    request stored first is left out (``ON CONFLICT DO NOTHING``) instead of failing the request."""
     if not rows:
         return set()
     if session.get_bind().dialect.name == "postgresql":
@@ -135,9 +135,11 @@ async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
         conn = await session.connection()
         found = await conn.exec_driver_sql(_PG_STORE, tuple(columns))
         return {row[0] for row in found}
-    stmt = sqlite.insert(EVENTS).on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
-    result = await session.execute(stmt.returning(EVENTS.c.id), rows)
-    return set(result.scalars().all())
+    # SQLite: every transaction begins IMMEDIATE, so this one has held the database's only write lock since
+    # before it looked the keys up; no other request can have stored one of them since. The rows go in as
+    # they are, in one executemany (an ON CONFLICT … RETURNING insert cost a tenth of a batch's CPU).
+    await insert_rows(await session.connection(), EVENTS, rows)
+    return {row["id"] for row in rows}
 
 
 def _occurred(item: EventIn, now: datetime, prefix: str) -> datetime:
