@@ -167,6 +167,15 @@ def test_fast_email_gives_email_validators_answer_or_none(local: str, domain: st
         assert fast == expected
 
 
+def test_fast_email_follows_a_change_to_the_special_use_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert normalize.fast_email("jane@shop.example.com") == "jane@shop.example.com"  # its host is now remembered
+    monkeypatch.setattr(email_validator, "SPECIAL_USE_DOMAIN_NAMES", [*email_validator.SPECIAL_USE_DOMAIN_NAMES,
+                                                                       "example.com"])
+    assert normalize.fast_email("jane@shop.example.com") is None
+    monkeypatch.undo()
+    assert normalize.fast_email("jane@shop.example.com") == "jane@shop.example.com"
+
+
 @pytest.mark.parametrize(("channel", "address", "key"), [
     ("sms", "+447400123456", "+447400123456"),
     ("sms", "+44 7400 123456", "+447400123456"),

@@ -189,27 +189,46 @@ def fast_email(text: str) -> str | None:
     if not text.isascii() or '"' in text or "<" in text:
         return None
     local, at, domain = text.partition("@")
-    if not at or not DOT_ATOM_TEXT.match(local) or not DOT_ATOM_TEXT_HOSTNAME.match(domain):
+    if not at or not DOT_ATOM_TEXT.match(local) or len(local) + 1 + len(domain) > MAX_EMAIL:
         return None
-    if len(local) + 1 + len(domain) > MAX_EMAIL or len(domain) > 253:
-        return None
-    host = domain.lower()
-    labels = host.split(".")
-    if len(labels) < 2 or "--" in host or not host[-1].isalpha() or max(map(len, labels)) > 63:
-        return None
-    single, dotted = _special_use(tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES))
-    if labels[-1] in single or (dotted and any(host == d or host.endswith("." + d) for d in dotted)):
+    _check_special_use()
+    host = _fast_host(domain)
+    if host is None:
         return None
     if local.lower() in CASE_INSENSITIVE_MAILBOX_NAMES:
         local = local.lower()
     return f"{local}@{host}"
 
 
-@lru_cache(maxsize=4)
-def _special_use(names: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """email-validator's special-use names split into single labels (which only a last label can equal, as the
-    fast path's hosts have a dot) and dotted names, checked as it does."""
-    return frozenset(n for n in names if "." not in n), tuple(n for n in names if "." in n)
+@lru_cache(maxsize=4096)
+def _fast_host(domain: str) -> str | None:
+    """The domain part of :func:`fast_email`, remembered per domain: a contact list's addresses share a few
+    (gmail.com, ...), and these checks were half of an address's ~2.7 µs."""
+    if not DOT_ATOM_TEXT_HOSTNAME.match(domain) or len(domain) > 253:
+        return None
+    host = domain.lower()
+    labels = host.split(".")
+    if len(labels) < 2 or "--" in host or not host[-1].isalpha() or max(map(len, labels)) > 63:
+        return None
+    single, dotted = _special_use[1]
+    if labels[-1] in single or (dotted and any(host == d or host.endswith("." + d) for d in dotted)):
+        return None
+    return host
+
+
+_special_use: tuple[list[str], tuple[frozenset[str], tuple[str, ...]]] = ([""], (frozenset(), ()))
+
+
+def _check_special_use() -> None:
+    """email-validator's special-use names (a list it lets applications change) split into single labels (which
+    only a last label can equal, as the fast path's hosts have a dot) and dotted names, checked as it does;
+    when the list changed, the hosts remembered by :func:`_fast_host` are forgotten."""
+    global _special_use
+    names = email_validator.SPECIAL_USE_DOMAIN_NAMES
+    if names != _special_use[0]:
+        _special_use = (list(names), (frozenset(n for n in names if "." not in n),
+                                      tuple(n for n in names if "." in n)))
+        _fast_host.cache_clear()
 
 
 def address_key(channel: str, address: str) -> str:
