@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.channels.base import Receipt
 from herald.contacts.normalize import address_key
+from herald.messages import timeline
 from herald.messages.models import (
     BOUNCED,
     COMPLAINED,
@@ -20,7 +21,6 @@ from herald.messages.models import (
     SENT,
     UNDELIVERED,
     Message,
-    MessageEvent,
 )
 from herald.suppressions import service as suppressions
 
@@ -76,5 +76,5 @@ def apply(session: AsyncSession, message: Message, receipt: Receipt) -> bool:
     else:
         message.reason = receipt.code or target
     message.explanation = receipt.detail or f"The provider reported {target}"
-    session.add(MessageEvent(message_id=message.id, state=target, at=now, detail=message.explanation))
+    timeline.record(session, message.id, target, now, message.explanation)
     return True

@@ -16,6 +16,7 @@ from herald.channels.base import CHANNELS
 from herald.crypto import Keyring
 from herald.db import memo
 from herald.messages import content as contents
+from herald.messages import timeline
 from herald.messages.models import (
     CONTENTS,
     FAILED,
@@ -124,7 +125,7 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
               {"classification": req.classification, "channel": req.channel})
     session.add(message)
     session.add(MessageContent(message_id=message.id, content=made.content))
-    session.add(MessageEvent(message_id=message.id, state=message.state, at=now, detail=message.explanation))
+    timeline.record(session, message.id, message.state, now, message.explanation)
     if made.failure and block is None:
         await session.flush()
         raise errors.RenderFailed(message.explanation, message_id=message.id, errors=made.problems)

@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald import errors
 from herald.auth.models import Workspace
 from herald.messages import service as messages
-from herald.messages.models import EXPIRED, MessageEvent
+from herald.messages import timeline
+from herald.messages.models import EXPIRED
 from herald.messages.schemas import ContactRef, MessageCreate
 from herald.templates.liquid import Renderer
 from herald.triggers import durations
@@ -65,5 +66,5 @@ async def send(session: AsyncSession, workspace: Workspace, trigger: Trigger, ru
         message.state, message.reason, message.final_at, message.expires_at = EXPIRED, "expired", now, expires_at
         message.explanation = (f"Not sent: the event happened at {run.clock_at.isoformat()} and this message was "
                                f"worthless after {expires_at.isoformat()} (ttl {step['ttl']})")
-        session.add(MessageEvent(message_id=message.id, state=EXPIRED, at=now, detail=message.explanation))
+        timeline.record(session, message.id, EXPIRED, now, message.explanation)
     return message.id
