@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, TextClause, bindparam, select, text, update
@@ -31,6 +32,7 @@ CONTACTS = cast(Table, Contact.__table__)
 MEMBERS = cast(Table, ListMember.__table__)
 KEYS = ("external_id", "email", "phone")
 _COLUMNS = ("external_id", "name", "email", "phone", "locale", "timezone", "birthday", "attributes", "consent")
+_NAMES = ("id", *_COLUMNS)
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 
 
@@ -125,19 +127,19 @@ async def _existing(conn: AsyncConnection, workspace_id: str, key: str, wanted: 
     sqlite = conn.dialect.name == "sqlite"
     keys: Any = json.dumps(list(wanted)) if sqlite else list(wanted)
     found: dict[str, dict[str, Any]] = {}
-    rows = (await conn.execute(_lookup(key, sqlite), {"workspace_id": workspace_id, "keys": keys})).mappings()
-    for row in sorted(rows, key=lambda r: str(r["id"])):
-        found.setdefault(row[key], dict(row))
+    rows = (await conn.execute(_lookup(key, sqlite), {"workspace_id": workspace_id, "keys": keys})).all()
+    at = _NAMES.index(key)
+    for row in sorted(rows, key=itemgetter(0)):  # plain rows: a RowMapping per row cost a tenth of a batch
+        found.setdefault(row[at], dict(zip(_NAMES, row, strict=True)))
     return found
 
 
 @cache
 def _lookup(key: str, sqlite: bool) -> TextualSelect:
-    names = ("id", *_COLUMNS)
     among = "IN (SELECT value FROM json_each(:keys))" if sqlite else "= ANY(CAST(:keys AS VARCHAR[]))"
-    sql: TextClause = text(f"SELECT {', '.join(names)} FROM contacts WHERE workspace_id = :workspace_id "  # noqa: S608
+    sql: TextClause = text(f"SELECT {', '.join(_NAMES)} FROM contacts WHERE workspace_id = :workspace_id "  # noqa: S608
                            f"AND {key} {among} AND erased_at IS NULL")
-    return sql.columns(*(CONTACTS.c[name] for name in names))
+    return sql.columns(*(CONTACTS.c[name] for name in _NAMES))
 
 
 def _new(contact_id: str, workspace_id: str, cleaned: Cleaned, source: str, now: datetime) -> dict[str, Any]:
