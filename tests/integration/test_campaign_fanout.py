@@ -4,6 +4,7 @@ what is planned; the next run resumes there and plans every member once."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -84,3 +85,31 @@ async def test_a_failed_batch_and_those_after_it_commit_nothing_and_the_rerun_pl
     checkpoint, planned_all, items = await _planned(herald, job.payload["campaign_id"])
     assert planned_all
     assert items == everyone
+
+
+async def test_a_batch_whose_predecessor_committed_nothing_rolls_its_own_rows_back(herald: Running) -> None:
+    """On PostgreSQL a batch plans beside the one before it; when that one ends without committing (the
+    campaign was paused as it started), this one's rows must not stay: a resume plans the range again, and
+    message ids made from the campaign and the member would collide forever."""
+    job, list_id = await _started(herald)
+    engine = herald.app.state.herald.engine
+    async with unit_of_work(herald.app.state.herald.sessions) as session:
+        c = await session.get(Campaign, job.payload["campaign_id"])
+        assert c is not None
+        spec = planner.Spec(campaign_id=c.id, workspace_id=c.workspace_id, channel=c.channel,
+                            classification=c.classification, dnc_lists=(), provider_id=c.provider_id,
+                            sender=c.sender, template_id=None, template_version=None, queued_explanation="x")
+    async with engine.connect() as conn:
+        members = sorted((await conn.scalars(select(ListMember.id).where(ListMember.list_id == list_id))).all())
+
+    async def nothing() -> bool:
+        return False
+
+    before = asyncio.ensure_future(nothing())
+    work = fanout._Range(list_id, False, 0, members[-1])
+    done = await fanout._commit(engine, c, spec, Lease(job.id, "t", 30), work, {"step": 1, "after": members[-1]},
+                                False, before)
+    assert done is False
+    checkpoint, planned_all, items = await _planned(herald, c.id)
+    assert (items, planned_all) == ([], False)
+    assert checkpoint.get("after", 0) == 0

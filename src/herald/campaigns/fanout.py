@@ -119,27 +119,41 @@ async def _commit(engine: AsyncEngine, c: Campaign, spec: planner.Spec, lease: L
                   checkpoint: dict[str, Any], last: bool, before: asyncio.Task[bool] | None) -> bool:
     """Plan ``work`` (none: a step ended) and commit it with ``checkpoint``, once the batch ``before`` it has
     committed; answer False, committing nothing, when the campaign stopped running or ``before`` did."""
-    async with write_lock(engine), engine.begin() as conn:
-        if await conn.scalar(select(_k.state).where(_k.id == c.id)) != RUNNING:
-            return False
-        if work is not None:
-            if engine.dialect.name == "postgresql":
-                # JIT-compiling this statement each batch cost more than running parts of it; and a batch reads
-                # a few thousand contacts by key, where a hash join would scan the whole contacts table.
-                await conn.execute(text("SET LOCAL jit = off"))
-                await conn.execute(text("SET LOCAL enable_hashjoin = off"))
-                await conn.execute(text("SET LOCAL enable_mergejoin = off"))
-            now = datetime.now(UTC)
-            await conn.execute(planner.batch(spec, engine.dialect.name, list_id=work.list_id, priority=work.priority,
-                                             after=work.after, upto=work.upto, dedupe=len(c.list_ids) > 1,
-                                             due=now, now=now))
-        if before is not None and not await before:
-            return False
-        await lease.keep(conn)
-        await conn.execute(update(CAMPAIGNS).where(_k.id == c.id).values(
-            checkpoint=checkpoint, planned_all=last, updated_at=datetime.now(UTC)))
+    try:
+        async with write_lock(engine), engine.begin() as conn:
+            await _plan_and_checkpoint(conn, c, spec, lease, work, checkpoint, last, before)
+    except _Abandoned:  # raised inside the transaction, so that it rolls back: this batch's rows too
+        return False
     c.checkpoint = checkpoint
     return True
+
+
+class _Abandoned(Exception):
+    """The campaign stopped running, or the batch before this one committed nothing."""
+
+
+async def _plan_and_checkpoint(conn: AsyncConnection, c: Campaign, spec: planner.Spec, lease: Lease,
+                               work: _Range | None, checkpoint: dict[str, Any], last: bool,
+                               before: asyncio.Task[bool] | None) -> None:
+    engine = conn.engine
+    if await conn.scalar(select(_k.state).where(_k.id == c.id)) != RUNNING:
+        raise _Abandoned
+    if work is not None:
+        if engine.dialect.name == "postgresql":
+            # JIT-compiling this statement each batch cost more than running parts of it; and a batch reads
+            # a few thousand contacts by key, where a hash join would scan the whole contacts table.
+            await conn.execute(text("SET LOCAL jit = off"))
+            await conn.execute(text("SET LOCAL enable_hashjoin = off"))
+            await conn.execute(text("SET LOCAL enable_mergejoin = off"))
+        now = datetime.now(UTC)
+        await conn.execute(planner.batch(spec, engine.dialect.name, list_id=work.list_id, priority=work.priority,
+                                         after=work.after, upto=work.upto, dedupe=len(c.list_ids) > 1,
+                                         due=now, now=now))
+    if before is not None and not await before:
+        raise _Abandoned
+    await lease.keep(conn)
+    await conn.execute(update(CAMPAIGNS).where(_k.id == c.id).values(
+        checkpoint=checkpoint, planned_all=last, updated_at=datetime.now(UTC)))
 
 
 async def _watch(engine: AsyncEngine, c: Campaign, lease: Lease) -> datetime | None:
