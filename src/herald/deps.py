@@ -58,14 +58,19 @@ async def _session(request: Request, state: StateDep) -> AsyncIterator[AsyncSess
 SessionDep = Annotated[AsyncSession, Depends(_session, scope="function")]
 
 
-async def _principal(request: Request, state: StateDep) -> tokens.Principal:
-    header = request.headers.get("authorization", "")
+def bearer(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, or None."""
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def _principal(request: Request, state: StateDep) -> tokens.Principal:
+    token = bearer(request.headers.get("authorization", ""))
+    if token is None:
         raise errors.NotAuthenticated(
             "Send a Bearer token from POST /oauth/token in the Authorization header.", code="missing_token"
         )
-    return tokens.verify(state.keyring, token.strip())
+    return tokens.verify(state.keyring, token)
 
 
 def require(scope: str) -> Callable[..., Awaitable[tokens.Principal]]:

@@ -72,10 +72,9 @@ async def delete_type(ref: Ref, session: SessionDep, principal: Designer) -> Res
 
 
 async def _wake_if_moved(request: Request, session: SessionDep, state: AppState, outs: list[dict[str, Any]]) -> None:
-    """Wake the dispatchers (here after commit, elsewhere by NOTIFY) only when an event moved a journey, which
-    may have planned a message: most events plan nothing, and waking every worker for each would cost a claim
-    query per worker per event."""
-    if any(o["runs"] for o in outs if not o["duplicate"]):
+    """Wake the dispatchers (here after commit, elsewhere by NOTIFY) when the events may have planned a message
+    (:func:`ingest.moved`)."""
+    if ingest.moved(outs):
         await notify.notify(session)
         request.state.after_commit = state.wake_dispatcher
 
@@ -85,7 +84,7 @@ async def _wake_if_moved(request: Request, session: SessionDep, state: AppState,
 async def create_event(req: EventIn, state: StateDep, principal: Sender) -> JSONResponse:
     """Stored durably, and acted on (journeys started, resumed, ended; alerts planned), before the answer.
     Usually answered by :mod:`herald.events.fastpath`; this route answers what that hands on (errors)."""
-    out = await coalescer(state).submit(principal.workspace_id, req)
+    out = await coalescer(state).submit(principal, req)
     return JSONResponse(out, status_code=200 if out["duplicate"] else 202,
                         headers={"Location": f"/v1/events/{out['id']}"})
 

@@ -21,10 +21,9 @@ from typing import Any
 
 import structlog
 
-from herald import errors
-from herald.auth.models import Workspace
+from herald.auth.tokens import Principal
 from herald.db.session import unit_of_work, write_lock
-from herald.deps import AppState
+from herald.deps import AppState, workspace_of
 from herald.events import ingest
 from herald.events.schemas import EventIn
 from herald.messages.service import Links
@@ -38,7 +37,7 @@ MOST = 500
 
 @dataclass(slots=True)
 class _Waiting:
-    workspace_id: str
+    principal: Principal
     item: EventIn
     answer: asyncio.Future[dict[str, Any]]
 
@@ -63,10 +62,10 @@ class Coalescer:
         self._waiting: list[_Waiting] = []
         self._flushing: asyncio.Task[None] | None = None
 
-    async def submit(self, workspace_id: str, item: EventIn) -> dict[str, Any]:
+    async def submit(self, principal: Principal, item: EventIn) -> dict[str, Any]:
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         answer.add_done_callback(_retrieved)
-        self._waiting.append(_Waiting(workspace_id, item, answer))
+        self._waiting.append(_Waiting(principal, item, answer))
         if self._flushing is None:
             # A context of its own: the flush serves many requests, it must not log as the first one.
             self._flushing = asyncio.create_task(self._drain(), context=contextvars.Context())
@@ -80,7 +79,7 @@ class Coalescer:
                 taken, self._waiting = self._waiting[:MOST], self._waiting[MOST:]
                 by_workspace: dict[str, list[_Waiting]] = {}
                 for w in taken:
-                    by_workspace.setdefault(w.workspace_id, []).append(w)
+                    by_workspace.setdefault(w.principal.workspace_id, []).append(w)
                 for group in by_workspace.values():
                     await self._flush(group)
         finally:
@@ -89,7 +88,7 @@ class Coalescer:
     async def _flush(self, group: list[_Waiting]) -> None:
         if len(group) > 1:
             try:
-                outs = await self._store(group[0].workspace_id, [w.item for w in group])
+                outs = await self._store(group[0].principal, [w.item for w in group])
             except Exception:  # each is retried alone and gets its own answer or error
                 log.debug("events.flush_split", events=len(group))
             else:
@@ -98,19 +97,17 @@ class Coalescer:
                 return
         for w in group:
             try:
-                _answer(w.answer, (await self._store(w.workspace_id, [w.item]))[0])
+                _answer(w.answer, (await self._store(w.principal, [w.item]))[0])
             except Exception as exc:  # handed to the request that sent the event
                 if not w.answer.done():
                     w.answer.set_exception(exc)
 
-    async def _store(self, workspace_id: str, items: list[EventIn]) -> list[dict[str, Any]]:
+    async def _store(self, principal: Principal, items: list[EventIn]) -> list[dict[str, Any]]:
         state = self._state
         async with write_lock(state.engine), unit_of_work(state.sessions) as session:
-            workspace = await session.get(Workspace, workspace_id)
-            if workspace is None:
-                raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
+            workspace = await workspace_of(session, principal)
             outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False)
-            moved = any(o["runs"] for o in outs if not o["duplicate"])
+            moved = ingest.moved(outs)
             if moved:
                 await notify.notify(session)
         if moved:

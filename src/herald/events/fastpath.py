@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from herald import errors
 from herald.auth import tokens
-from herald.deps import AppState
+from herald.deps import AppState, bearer
 from herald.events.coalesce import coalescer
 from herald.events.schemas import EventIn
 
@@ -56,7 +56,7 @@ class EventFastPath:
             await self.app(scope, _replay(messages, receive), send)
             return
         try:
-            out = await coalescer(state).submit(principal.workspace_id, item)
+            out = await coalescer(state).submit(principal, item)
         except Exception as exc:  # answered as the app answers it (problem+json), and logged there
             response = await self._handled(scope, receive, exc)
         else:
@@ -71,11 +71,11 @@ class EventFastPath:
 
 
 def _principal(state: AppState | None, header: bytes) -> tokens.Principal | None:
-    scheme, _, token = header.decode("latin-1").partition(" ")
-    if state is None or scheme.lower() != "bearer" or not token.strip():
+    token = bearer(header.decode("latin-1"))
+    if state is None or token is None:
         return None
     try:
-        principal = tokens.verify(state.keyring, token.strip())
+        principal = tokens.verify(state.keyring, token)
     except errors.HeraldError:
         return None
     return principal if SCOPE in principal.scopes else None

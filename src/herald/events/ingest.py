@@ -102,12 +102,15 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
     matcher = await Matcher.load(Context(session, workspace, ctx, now))
     await matcher.lock([h for _, h in acted])
     row_of = dict(rows)
-    await policy.prefetch(session, workspace.id, matcher.contacts.values())
-    try:
+    async with policy.prefetched(session, workspace.id, matcher.contacts.values()):
         await _act(session, matcher, acted, row_of, outs)
-    finally:
-        policy.forget(session)
     return [outs[i] for i in range(len(items))]
+
+
+def moved(outs: list[dict[str, Any]]) -> bool:
+    """Whether any new event moved a journey, which may have planned a message (then the dispatchers are woken:
+    most events plan nothing, and waking every worker for each would cost a claim query per worker)."""
+    return any(o["runs"] for o in outs if not o["duplicate"])
 
 
 async def _act(session: AsyncSession, matcher: Matcher, acted: list[tuple[int, Happened]],
