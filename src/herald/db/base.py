@@ -1,4 +1,12 @@
-"""Declarative base: constraint naming (so Alembic batch migrations work on SQLite), UTC timestamps."""
+"""Declarative base: constraint naming (so Alembic batch migrations work on SQLite), UTC timestamps.
+
+Foreign keys, and the columns marked *unchecked*. The tables that take a row per contact, membership, event,
+journey run or message do not declare foreign keys to ``workspaces`` and ``contacts``. Herald never deletes
+either (erasure clears a contact's data in place, :mod:`herald.contacts.privacy`), so such a key's ON DELETE
+never ran; all it did was look up, and on PostgreSQL lock, the parent row for every new child row: about a
+quarter of planning a million campaign messages, and a third of importing a million contacts. The ids those
+columns take are always read from the parent in the same transaction. Keys whose ON DELETE does work (a
+list's members, a trigger's runs, a message's events and content) stay."""
 
 from __future__ import annotations
 

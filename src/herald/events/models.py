@@ -40,9 +40,9 @@ class Event(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    workspace_id: Mapped[str] = mapped_column(String(40))  # unchecked: see herald.db.base
     type: Mapped[str] = mapped_column(String(100))
-    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    contact_id: Mapped[str | None] = mapped_column(String(40))  # unchecked: see herald.db.base
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -37,7 +37,7 @@ class ListMember(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     list_id: Mapped[str] = mapped_column(ForeignKey("contact_lists.id", ondelete="CASCADE"))
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"))
+    contact_id: Mapped[str] = mapped_column(String(40))  # unchecked: see herald.db.base
     fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     priority: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -46,15 +46,16 @@ class Message(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    workspace_id: Mapped[str] = mapped_column(String(40))  # unchecked: see herald.db.base
     source: Mapped[str] = mapped_column(String(20), default="api")
     source_id: Mapped[str | None] = mapped_column(String(40))
     """The campaign (later: trigger, run) that made it."""
     source_item: Mapped[int | None]
     """The row of the source it came from: a campaign's list member (its fields are the template's ``row``)."""
     channel: Mapped[str] = mapped_column(String(20))
-    provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
-    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"), index=True)
+    provider_id: Mapped[str | None] = mapped_column(String(40))  # unchecked: see herald.db.base
+    """Cleared when the provider is deleted (:func:`herald.providers.service.delete`)."""
+    contact_id: Mapped[str | None] = mapped_column(String(40), index=True)  # unchecked: see herald.db.base
     to_address: Mapped[str] = mapped_column(String(320))
     sender: Mapped[str | None] = mapped_column(String(320))
     classification: Mapped[str] = mapped_column(String(40), default="transactional")

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
+from sqlalchemy import update as update_rows
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -105,6 +106,8 @@ async def delete(session: AsyncSession, provider: Provider, actor: str) -> None:
         raise errors.Conflict(f"{busy} message(s) are still waiting for this provider; disable it and let "
                               "them drain, or delete it later.", code="provider_in_use")
     audit(session, provider.workspace_id, actor, "provider.deleted", provider.id, {"name": provider.name})
+    # The messages it sent keep their history but no longer name it (messages.provider_id has no foreign key).
+    await session.execute(update_rows(Message).where(Message.provider_id == provider.id).values(provider_id=None))
     await session.delete(provider)
 
 

@@ -64,9 +64,9 @@ class JourneyRun(Base):
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    workspace_id: Mapped[str] = mapped_column(String(40))  # unchecked: see herald.db.base
     trigger_id: Mapped[str] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
-    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    contact_id: Mapped[str | None] = mapped_column(String(40))  # unchecked: see herald.db.base
     event_id: Mapped[str | None] = mapped_column(String(40))
     """The event that started the run (or last restarted it)."""
     entry: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
