@@ -6,7 +6,8 @@ memory while unchanged, see :mod:`herald.triggers.config`), and an event whose t
 awaits or exits on costs no query at all. On PostgreSQL the contacts
 concerned are locked up front, in id order, so one contact's events are acted on one at a time (two
 concurrent first events cannot both pass "once at a time") and concurrent batches cannot deadlock. The lock
-is ``NO KEY UPDATE``: timers may still insert rows that reference the contact."""
+is ``NO KEY UPDATE``, the weakest that serialises them: an inbound message, whose row still references the
+contact by foreign key, is stored meanwhile without waiting."""
 
 from __future__ import annotations
 
