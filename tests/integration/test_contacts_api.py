@@ -97,6 +97,7 @@ async def test_export_holds_everything_and_erase_removes_personal_data_but_keeps
     message = (await client.get(f"/v1/messages/{sent['id']}")).json()
     assert message["to"] == "erased"
     assert message["state"] == "cancelled"  # it was still waiting
+    assert [(e["state"], e["detail"]) for e in message["timeline"]][-1] == ("cancelled", "The contact was erased")
     assert message["content"] == {}
     assert (await client.get(f"/v1/lists/{lst['id']}")).json()["members"] == 0
     total = (await client.get("/v1/messages")).json()["data"]

@@ -16,7 +16,8 @@ from herald.auth.models import AuditLog
 from herald.contacts.models import Contact
 from herald.contacts.normalize import address_key
 from herald.lists.models import ContactList, ListMember
-from herald.messages.models import CANCELLED, CLAIMABLE, MessageContent, MessageEvent
+from herald.messages import timeline
+from herald.messages.models import CANCELLED, CLAIMABLE, MessageContent
 from herald.messages.models import Message as Msg
 from herald.suppressions.models import DncList, Suppression
 
@@ -65,9 +66,8 @@ async def erase(session: AsyncSession, contact: Contact) -> int:
         update(Msg).where(Msg.contact_id == contact.id, Msg.state.in_(CLAIMABLE))
         .values(state=CANCELLED, reason=ERASED, explanation="Cancelled: the contact was erased", final_at=now,
                 updated_at=now).returning(Msg.id))).scalars().all()
-    if waiting:
-        session.add_all(MessageEvent(message_id=i, state=CANCELLED, at=now, detail="The contact was erased")
-                        for i in waiting)
+    for message_id in waiting:
+        timeline.record(session, message_id, CANCELLED, now, "The contact was erased")
     ids = select(Msg.id).where(Msg.contact_id == contact.id).scalar_subquery()
     await session.execute(update(MessageContent).where(MessageContent.message_id.in_(ids)).values(content={}))
     await session.execute(update(Msg).where(Msg.contact_id == contact.id).values(to_address=ERASED, meta={}))
