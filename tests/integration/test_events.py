@@ -133,6 +133,30 @@ async def test_a_batch_is_all_or_nothing_and_repeats_are_duplicates(herald: Runn
     assert resp.status_code == 422
 
 
+async def test_contacts_named_by_key_alone_are_found_as_they_are(herald: Running) -> None:
+    """Events that name a contact by its external id or email alone (the usual case) find the contact an
+    upsert would match, the oldest one with that email among several, and leave it untouched; a key no
+    contact has yet gets one contact however many of the batch's events name it, with what they state."""
+    client = await herald.authed()
+    await event_type(client, "purchase")
+    ann = (await client.post("/v1/contacts", json={"external_id": "k1", "name": "Ann", "email": "Ann@Example.com",
+                                                   "consent": {"direct_marketing": True}})).json()
+    twin = (await client.post("/v1/contacts", json={"external_id": "k2", "email": "ann@example.com"})).json()
+    newcomer = [{"external_id": "new-1"}, {"external_id": "new-1", "name": "Newcomer"}, {"external_id": "new-1"}]
+    resp = await client.post("/v1/events/batch", json={"events": [
+        {"type": "purchase", "contact": who, "payload": {}}
+        for who in [{"external_id": "k1"}, {"email": "ANN@example.com"}, {"external_id": "k2"}, *newcomer]]})
+    assert resp.status_code == 202, resp.text
+    found = [e["contact_id"] for e in resp.json()["events"]]
+    assert found[:3] == [ann["id"], ann["id"], twin["id"]]
+    assert len(set(found[3:])) == 1
+    assert found[3] not in (ann["id"], twin["id"])
+    assert (await client.get(f"/v1/contacts/{found[3]}")).json()["name"] == "Newcomer"
+    after = (await client.get(f"/v1/contacts/{ann['id']}")).json()
+    assert (after["updated_at"], after["consent"]) == (ann["updated_at"], ann["consent"])
+    assert len((await client.get("/v1/contacts", params={"limit": 10})).json()["data"]) == 3
+
+
 async def test_a_key_sent_concurrently_is_stored_once(herald: Running) -> None:
     client = await herald.authed()
     await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)

@@ -127,19 +127,41 @@ async def _existing(conn: AsyncConnection, workspace_id: str, key: str, wanted: 
     sqlite = conn.dialect.name == "sqlite"
     keys: Any = json.dumps(list(wanted)) if sqlite else list(wanted)
     found: dict[str, dict[str, Any]] = {}
-    rows = (await conn.execute(_lookup(key, sqlite), {"workspace_id": workspace_id, "keys": keys})).all()
+    rows = (await conn.execute(_lookup(key, sqlite, _NAMES), {"workspace_id": workspace_id, "keys": keys})).all()
     at = _NAMES.index(key)
     for row in sorted(rows, key=itemgetter(0)):  # plain rows: a RowMapping per row cost a tenth of a batch
         found.setdefault(row[at], dict(zip(_NAMES, row, strict=True)))
     return found
 
 
+def bare(item: Item, key: str) -> bool:
+    """Whether the item names a contact by ``key`` and states nothing else about it: upserting it changes
+    nothing on an existing contact, so :func:`known_ids` is all it needs."""
+    cleaned = item.cleaned
+    return (item.contact_id is None and item.fields is None and cleaned.values.keys() == {key}
+            and not cleaned.consent and cleaned.attributes is None and cleaned.phone_timezone is None)
+
+
+async def known_ids(session: AsyncSession, workspace_id: str, key: str, values: set[str]) -> dict[str, str]:
+    """The id of the contact :func:`upsert` would match for each key value that has one, without reading the
+    contacts' rows (their attributes and consent are JSON to decode): most events name a known contact by
+    its external id alone, and need only its id."""
+    conn = await session.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    keys: Any = json.dumps(list(values)) if sqlite else list(values)
+    rows = (await conn.execute(_lookup(key, sqlite, ("id", key)), {"workspace_id": workspace_id, "keys": keys})).all()
+    found: dict[str, str] = {}
+    for contact_id, value in sorted(rows):  # the oldest contact per value, as upsert picks it
+        found.setdefault(value, contact_id)
+    return found
+
+
 @cache
-def _lookup(key: str, sqlite: bool) -> TextualSelect:
+def _lookup(key: str, sqlite: bool, names: tuple[str, ...]) -> TextualSelect:
     among = "IN (SELECT value FROM json_each(:keys))" if sqlite else "= ANY(CAST(:keys AS VARCHAR[]))"
-    sql: TextClause = text(f"SELECT {', '.join(_NAMES)} FROM contacts WHERE workspace_id = :workspace_id "  # noqa: S608
+    sql: TextClause = text(f"SELECT {', '.join(names)} FROM contacts WHERE workspace_id = :workspace_id "  # noqa: S608
                            f"AND {key} {among} AND erased_at IS NULL")
-    return sql.columns(*(CONTACTS.c[name] for name in _NAMES))
+    return sql.columns(*(CONTACTS.c[name] for name in names))
 
 
 def _new(contact_id: str, workspace_id: str, cleaned: Cleaned, source: str, now: datetime) -> dict[str, Any]:
