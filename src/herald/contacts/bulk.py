@@ -151,8 +151,9 @@ async def known_ids(session: AsyncSession, workspace_id: str, key: str, values: 
     keys: Any = json.dumps(list(values)) if sqlite else list(values)
     rows = (await conn.execute(_lookup(key, sqlite, ("id", key)), {"workspace_id": workspace_id, "keys": keys})).all()
     found: dict[str, str] = {}
-    for contact_id, value in sorted(rows):  # the oldest contact per value, as upsert picks it
-        found.setdefault(value, contact_id)
+    for contact_id, value in rows:  # the oldest contact per value (ids sort by creation), as upsert picks it
+        if value not in found or contact_id < found[value]:
+            found[value] = contact_id
     return found
 
 
