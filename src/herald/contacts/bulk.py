@@ -159,9 +159,16 @@ async def known_ids(session: AsyncSession, workspace_id: str, key: str, values: 
 
 @cache
 def _lookup(key: str, sqlite: bool, names: tuple[str, ...]) -> TextualSelect:
-    among = "IN (SELECT value FROM json_each(:keys))" if sqlite else "= ANY(CAST(:keys AS VARCHAR[]))"
-    sql: TextClause = text(f"SELECT {', '.join(names)} FROM contacts WHERE workspace_id = :workspace_id "  # noqa: S608
-                           f"AND {key} {among} AND erased_at IS NULL")
+    """On PostgreSQL the keys are joined as rows, one index probe each: ``key = ANY(:keys)`` ran in 1.5 ms for
+    1,000 keys until psycopg prepared the statement (its fifth run) and the server switched to a generic
+    plan, which cannot hash a parameter's array and compared every contact with every key (100-230 ms)."""
+    columns = ", ".join(f"contacts.{name}" for name in names)
+    if sqlite:
+        joined, among = "", f"AND contacts.{key} IN (SELECT value FROM json_each(:keys)) "  # noqa: S608
+    else:
+        joined, among = f"JOIN unnest(CAST(:keys AS VARCHAR[])) AS wanted(value) ON contacts.{key} = wanted.value ", ""
+    sql: TextClause = text(f"SELECT {columns} FROM contacts {joined}WHERE contacts.workspace_id = :workspace_id "  # noqa: S608
+                           f"{among}AND contacts.erased_at IS NULL")
     return sql.columns(*(CONTACTS.c[name] for name in names))
 
 
