@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from herald.db.session import make_engine
+from herald.db.session import SQLITE_CHECKPOINT_PAGES, make_engine
 
 
 @pytest.fixture
@@ -104,3 +104,14 @@ async def test_begin_immediate_still_takes_the_write_lock_first(engine: AsyncEng
 
     await asyncio.gather(first(), second())
     assert order == ["first commits", "second sees 1"]
+
+
+async def test_every_connection_is_set_up_for_a_busy_writer(engine: AsyncEngine) -> None:
+    """WAL with NORMAL sync, enforced foreign keys, a 30 s wait for the write lock and checkpoints ten times
+    rarer than SQLite's default, on each connection the pool makes (not only the first)."""
+    async with engine.connect() as first, engine.connect() as second:
+        for conn in (first, second):
+            got = [(await conn.exec_driver_sql(f"PRAGMA {name}")).scalar() for name in (
+                "journal_mode", "synchronous", "foreign_keys", "busy_timeout", "wal_autocheckpoint")]
+            assert got == ["wal", 1, 1, 30000, SQLITE_CHECKPOINT_PAGES]
+            await conn.rollback()

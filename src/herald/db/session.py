@@ -30,6 +30,13 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
 
 
+SQLITE_CHECKPOINT_PAGES = 10_000
+"""WAL pages between checkpoints (SQLite's default is 1,000, 4 MB). Hot pages (an index's right-hand edge, a
+table's last page) are written to the WAL again by every commit, and a checkpoint copies each page back to the
+database once: checkpointing a tenth as often took ~8 % off the CPU of an event batch and of an import's
+writes, for a WAL of up to ~40 MB."""
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -40,6 +47,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

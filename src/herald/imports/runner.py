@@ -42,9 +42,6 @@ YIELD_EVERY = 250
 # batch counts make it re-plan with the indexes.
 REPLAN_AFTER = frozenset({2, 8, 32, 128, 512})
 SQLITE_CACHE_KIB = 64 * 1024
-# WAL pages between checkpoints on the import's connection (SQLite's default is 1,000, i.e. 4 MB): a checkpoint
-# copies each changed page back to the database once, so fewer checkpoints copy a hot index page fewer times.
-SQLITE_CHECKPOINT_PAGES = 10_000
 _FAILURES = cast(Table, ImportFailure.__table__)
 _CHUNKS = cast(Table, ImportChunk.__table__)
 
@@ -225,13 +222,12 @@ async def _prepare(imp: Import, plan: Plan, region: str, key: str,
 @asynccontextmanager
 async def _import_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One connection for the whole import. On SQLite it gets a page cache big enough for the indexes an
-    import of millions of rows keeps inserting into (the default 2 MB turns each insert into page reads) and
-    fewer WAL checkpoints; the defaults are restored before the connection goes back to the pool."""
+    import of millions of rows keeps inserting into (the default 2 MB turns each insert into page reads); the
+    default is restored before the connection goes back to the pool."""
     async with engine.connect() as conn:
         sqlite = engine.dialect.name == "sqlite"
         if sqlite:
             await conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-            await conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
             await conn.commit()
         try:
             yield conn
@@ -239,7 +235,6 @@ async def _import_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnecti
             if sqlite:
                 await conn.rollback()
                 await conn.exec_driver_sql("PRAGMA cache_size=-2000")
-                await conn.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
                 await conn.commit()
 
 
