@@ -124,10 +124,8 @@ async def _existing(conn: AsyncConnection, workspace_id: str, key: str, wanted: 
     one JSON array on SQLite, one array on PostgreSQL), so nothing is compiled per batch. No ORDER BY: it
     tempts PostgreSQL into walking the primary key of the whole table; the oldest contact per key (ids sort
     by creation) is picked here instead."""
-    sqlite = conn.dialect.name == "sqlite"
-    keys: Any = json.dumps(list(wanted)) if sqlite else list(wanted)
     found: dict[str, dict[str, Any]] = {}
-    rows = (await conn.execute(_lookup(key, sqlite, _NAMES), {"workspace_id": workspace_id, "keys": keys})).all()
+    rows = await _by_key(conn, workspace_id, key, wanted, _NAMES)
     at = _NAMES.index(key)
     for row in sorted(rows, key=itemgetter(0)):  # plain rows: a RowMapping per row cost a tenth of a batch
         found.setdefault(row[at], dict(zip(_NAMES, row, strict=True)))
@@ -146,15 +144,20 @@ async def known_ids(session: AsyncSession, workspace_id: str, key: str, values: 
     """The id of the contact :func:`upsert` would match for each key value that has one, without reading the
     contacts' rows (their attributes and consent are JSON to decode): most events name a known contact by
     its external id alone, and need only its id."""
-    conn = await session.connection()
-    sqlite = conn.dialect.name == "sqlite"
-    keys: Any = json.dumps(list(values)) if sqlite else list(values)
-    rows = (await conn.execute(_lookup(key, sqlite, ("id", key)), {"workspace_id": workspace_id, "keys": keys})).all()
     found: dict[str, str] = {}
+    rows = await _by_key(await session.connection(), workspace_id, key, values, ("id", key))
     for contact_id, value in rows:  # the oldest contact per value (ids sort by creation), as upsert picks it
         if value not in found or contact_id < found[value]:
             found[value] = contact_id
     return found
+
+
+async def _by_key(conn: AsyncConnection, workspace_id: str, key: str, values: set[str],
+                  names: tuple[str, ...]) -> Sequence[Sequence[Any]]:
+    """``names`` of the workspace's unerased contacts whose ``key`` is one of ``values``."""
+    sqlite = conn.dialect.name == "sqlite"
+    keys: Any = json.dumps(list(values)) if sqlite else list(values)
+    return (await conn.execute(_lookup(key, sqlite, names), {"workspace_id": workspace_id, "keys": keys})).all()
 
 
 @cache

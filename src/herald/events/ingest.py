@@ -231,12 +231,10 @@ async def _contacts(session: AsyncSession, workspace: Workspace, items: list[Eve
         raise errors.Invalid(f"{problems[0]['field']}: {problems[0]['message']}", code=problems[0]["code"],
                              errors=problems)
     for key, members in groups.items():
-        named = {m[1].cleaned.values[key] for m in members if bulk.bare(m[1], key)}
+        named = [(index, m.cleaned.values[key]) for index, m in members if bulk.bare(m, key)]
         if named:  # contacts named by their key alone: known ones need no upsert, only their id
-            known = await bulk.known_ids(session, workspace.id, key, named)
-            for index, named_by in members:
-                if bulk.bare(named_by, key) and (contact_id := known.get(named_by.cleaned.values[key])):
-                    out[index] = contact_id
+            known = await bulk.known_ids(session, workspace.id, key, {value for _, value in named})
+            out.update({index: known[value] for index, value in named if value in known})
             members = [m for m in members if m[0] not in out]
         if members:
             results = await bulk.upsert_settled(session, workspace.id, [m[1] for m in members], key=key,
