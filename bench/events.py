@@ -1,4 +1,5 @@
-"""Event ingestion and event-to-SMS latency through ONE `herald serve` process (API and worker together).
+"""Event ingestion and event-to-SMS latency through ONE `herald serve` process (API and worker together), or
+with --split through `herald api` and `herald worker` as two processes (the deployment at scale on PostgreSQL).
 
 Starts the fake Twilio and `herald serve` as processes, then sets up through the API a Twilio provider at the
 fake, an event type `page.view` with no trigger, and `card.withdrawal` with a trigger (channel == "ATM" sends
@@ -10,9 +11,10 @@ the SMS template `atm-alert`, ttl PT5M). After a short warm-up each, it measures
   end_to_end: card.withdrawal events sent open-loop at a steady 500/s; latency from just before each POST to
     the fake Twilio receiving its SMS (the fake's own `received_at`, time.time() on the same machine), and
     how many never arrived. Sending stops early (flagged) once 2 s worth of events are unanswered.
-Also Herald's CPU per phase and peak RSS. The load generator shares the machine's cores with Herald.
+Also Herald's CPU per phase and peak RSS (both processes together with --split). The load generator shares
+the machine's cores with Herald.
 Prints one JSON object (progress on stderr). Usage:
-  python bench/events.py [--seconds 10] [--database-url postgresql://postgres@127.0.0.1:5432/test] [--both]
+  python bench/events.py [--seconds 10] [--database-url postgresql://postgres@127.0.0.1:5432/test] [--both] [--split]
 With a PostgreSQL URL a fresh database is created on that server for the run and dropped after it; --both
 runs SQLite, then PostgreSQL (--database-url, by default the server above).
 """
@@ -104,22 +106,24 @@ class Tally:
 
 
 class Monitor:
-    """Peak RSS of the herald process (sampled every 0.1 s) and CPU used by it and by this load generator."""
+    """Peak RSS of the herald processes together (sampled every 0.1 s) and CPU used by them and by this load
+    generator."""
 
-    def __init__(self, pid: int) -> None:
-        self.proc, self.me, self.peak, self.stop = psutil.Process(pid), psutil.Process(), 0, threading.Event()
+    def __init__(self, pids: list[int]) -> None:
+        self.procs, self.me, self.peak = [psutil.Process(pid) for pid in pids], psutil.Process(), 0
+        self.stop = threading.Event()
         threading.Thread(target=self._sample, daemon=True).start()
 
     def _sample(self) -> None:
         while not self.stop.wait(0.1):
             try:
-                self.peak = max(self.peak, self.proc.memory_info().rss)
+                self.peak = max(self.peak, sum(proc.memory_info().rss for proc in self.procs))
             except psutil.Error:
                 return
 
     def cpu(self) -> tuple[float, float, float]:
-        h, m = self.proc.cpu_times(), self.me.cpu_times()
-        return time.perf_counter(), h.user + h.system, m.user + m.system
+        times, m = [proc.cpu_times() for proc in self.procs], self.me.cpu_times()
+        return time.perf_counter(), sum(t.user + t.system for t in times), m.user + m.system
 
     @staticmethod
     def percent(start: tuple[float, float, float], end: tuple[float, float, float]) -> dict[str, float]:
@@ -288,28 +292,31 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
             "HERALD_PUBLIC_URL": base, "HERALD_SECRET_KEY": "bench-secret-key-0123456789",
             "HERALD_CLIENT_ID": CLIENT, "HERALD_CLIENT_SECRET": SECRET, "HERALD_LOG_LEVEL": "WARNING"}
         database_name = db_url.split(":")[0].split("+")[0]
-        log(f"{database_name}: starting the fake Twilio and herald serve (logs in {workdir})")
+        herald = "api and herald worker" if args.split else "serve"
+        log(f"{database_name}: starting the fake Twilio and herald {herald} (logs in {workdir})")
         fake_proc = subprocess.Popen([sys.executable, "-m", "herald", "fake", "twilio", "--port", str(fake_port),
                                       "--account-sid", SID, "--auth-token", AUTH, "--no-callbacks"], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         serve_log = workdir / "serve.log"
-        server = None
+        servers: list[subprocess.Popen[bytes]] = []
         try:
+            if args.split:  # `herald api` does not migrate: the worker and the API start on a ready database
+                subprocess.run([sys.executable, "-m", "herald", "migrate"], env=env, check=True, capture_output=True)
             with serve_log.open("wb") as sink:
-                server = subprocess.Popen([sys.executable, "-m", "herald", "serve"], env=env, stdout=sink,
-                                          stderr=subprocess.STDOUT)
+                for command in (("api", "worker") if args.split else ("serve",)):
+                    servers.append(subprocess.Popen([sys.executable, "-m", "herald", command], env=env,
+                                                    stdout=sink, stderr=subprocess.STDOUT))
             wait_port(fake_port)
             wait_port(port, timeout=120)
-            mon = Monitor(server.pid)
+            mon = Monitor([server.pid for server in servers])
             result = asyncio.run(measure(base, fake, mon, args))
             mon.stop.set()
-            if server.poll() is not None:
-                raise RuntimeError(f"herald serve exited with {server.returncode}")
+            if exited := [server.args[-1] for server in servers if server.poll() is not None]:
+                raise RuntimeError(f"herald {', '.join(exited)} exited during the run")
         finally:
-            for proc in (server, fake_proc):
-                if proc is not None:
-                    proc.terminate()
-                    proc.wait(30)
+            for proc in (*servers, fake_proc):
+                proc.terminate()
+                proc.wait(30)
         text = serve_log.read_text(errors="replace")
         problems = [line for line in text.splitlines() if "Traceback" in line or "ERROR" in line]
         if problems:  # the first error and its exception line: the log goes with the temporary directory
@@ -324,7 +331,8 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
            "single_triggered_p99": (triggered.get("p99_ms") or 1e9) < TARGETS["single_p99_ms"],
            "batch_per_second": batch.get("events_per_second", 0) >= TARGETS["batch_per_second"],
            "end_to_end_p99": (e2e.get("p99_ms") or 1e9) < TARGETS["end_to_end_p99_ms"] and e2e.get("lost") == 0}
-    return {"database": database_name, "cpu_count": os.cpu_count(), **result,
+    return {"database": database_name, "processes": "herald api + herald worker" if args.split else "herald serve",
+            "cpu_count": os.cpu_count(), **result,
             "targets": {**TARGETS, "met": met}, "rss_mb": round(mon.peak / 2**20, 1),
             "serve_log_problem_lines": len(problems)}
 
@@ -338,6 +346,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=500.0, help="end-to-end events per second")
     parser.add_argument("--database-url", default="", help="a PostgreSQL server URL; default: a fresh SQLite file")
     parser.add_argument("--both", action="store_true", help=f"SQLite, then PostgreSQL (default {PG_DEFAULT})")
+    parser.add_argument("--split", action="store_true",
+                        help="`herald api` and one `herald worker` process instead of `herald serve`")
     args = parser.parse_args()
     args.phases = set(args.phases.split(","))
     if args.phases - {"single", "batch", "triggered", "e2e"}:
