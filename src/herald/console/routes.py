@@ -31,7 +31,6 @@ from herald.messages.models import STATES
 from herald.messages.schemas import MessageCreate
 from herald.providers import service as providers
 from herald.providers.models import Provider
-from herald.queue import notify
 
 log = structlog.get_logger(__name__)
 
@@ -342,7 +341,6 @@ async def send(
         message = await messages.create(session, workspace, req, renderer=state.renderer,
                                         sms_max_segments=state.settings.sms_max_segments)
         await session.flush()
-        await notify.notify(session)  # wake workers in other processes (PostgreSQL), as the API does
     except ValidationError as exc:
         first = exc.errors()[0]
         where = str(first["loc"][0]) if first.get("loc") else None

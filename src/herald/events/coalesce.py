@@ -27,7 +27,6 @@ from herald.deps import AppState, workspace_of
 from herald.events import ingest
 from herald.events.schemas import EventIn
 from herald.messages.service import Links
-from herald.queue import notify
 from herald.triggers.sending import SendContext
 
 log = structlog.get_logger(__name__)
@@ -107,10 +106,7 @@ class Coalescer:
         async with write_lock(state.engine), unit_of_work(state.sessions) as session:
             workspace = await workspace_of(session, principal)
             outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False)
-            moved = ingest.moved(outs)
-            if moved:
-                await notify.notify(session)
-        if moved:
+        if ingest.moved(outs):  # other processes' workers hear of its messages by NOTIFY (herald.queue.notify)
             state.wake_dispatcher()
         return outs
 

@@ -16,7 +16,6 @@ from herald.messages import service
 from herald.messages.models import STATES, Attempt, Message, MessageEvent
 from herald.messages.schemas import AttemptOut, MessageCreate, MessageOut, MessagePage, TimelineEntry
 from herald.problems import COMMON_RESPONSES, problem
-from herald.queue import notify
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"], responses={**COMMON_RESPONSES})
 Sender = Annotated[Principal, Depends(require("messages:send"))]
@@ -82,7 +81,6 @@ async def create_message(
         return failed
     await session.flush()
     location = {"Location": f"/v1/messages/{message.id}"}
-    await notify.notify(session)
     events, _ = await service.history(session, message.id)
     body = _json(to_out(message, events=events, attempts=[]))
     reservation.store(202, body)

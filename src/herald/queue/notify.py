@@ -1,6 +1,7 @@
-"""Wake-ups for workers in other processes. On PostgreSQL a new message sends ``NOTIFY herald_queue`` in
-its own transaction, and every worker LISTENs, so a send starts within milliseconds instead of at the next
-poll. Polling stays as the fallback (SQLite, lost connections); a listener re-LISTENs after reconnecting."""
+"""Wake-ups for workers in other processes. On PostgreSQL every statement that inserts messages sends
+``NOTIFY herald_queue`` in its transaction (a trigger on the table, migration 0011), and every worker LISTENs,
+so a send starts within milliseconds instead of at the next poll. Polling stays as the fallback (SQLite, lost
+connections); a listener re-LISTENs after reconnecting."""
 
 from __future__ import annotations
 
@@ -16,12 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 log = structlog.get_logger(__name__)
 CHANNEL = "herald_queue"
 OPT_OUT_CHANNEL = "herald_opt_out"
-
-
-async def notify(session: AsyncSession) -> None:
-    """Tell listening workers there is new work, when this transaction commits (PostgreSQL only)."""
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text(f"NOTIFY {CHANNEL}"))
 
 
 async def opt_out(session: AsyncSession, address: str) -> None:

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herald.auth.models import Workspace
 from herald.db.session import write_lock
-from herald.queue import notify
 from herald.queue.models import JOBS
 from herald.queue.retry import RetryPolicy
 from herald.triggers import engine
@@ -104,7 +103,6 @@ class TimerRunner:
             await session.flush()
             if done:
                 await session.execute(delete(JOBS).where(_j.id.in_(done)))
-                await notify.notify(session)
             return len(rows)
 
     async def _fire(self, session: AsyncSession, workspaces: dict[str, Workspace], row: Any, now: datetime) -> None:

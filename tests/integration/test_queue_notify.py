@@ -1,0 +1,55 @@
+"""On PostgreSQL, workers in other processes hear of new messages at once: every statement that inserts
+messages sends NOTIFY herald_queue in its transaction (a trigger, migration 0011), whichever path planned them,
+and only when that transaction commits."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from herald.db.session import make_engine, make_sessionmaker, unit_of_work
+from herald.messages import service as messages
+from herald.queue import notify
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.postgres
+
+
+def _row(message_id: str) -> dict[str, object]:
+    now = datetime.now(UTC)
+    return {"id": message_id, "workspace_id": "ws_default", "channel": "sms", "provider_id": "prv_x",
+            "to_address": "+14155550100", "content": {"body": "x"}, "state": "queued", "due_at": now,
+            "attempts": 0, "created_at": now, "updated_at": now, "meta": {}}
+
+
+async def test_inserted_messages_wake_listeners_when_their_transaction_commits(pg_url: str) -> None:
+    woken: list[int] = []
+    stop = asyncio.Event()
+    listener = asyncio.create_task(notify.listen(pg_url, lambda: woken.append(1), stop))
+    engine = make_engine(pg_url, pool_size=1)
+    sessions = make_sessionmaker(engine)
+    try:
+        await wait_for(lambda: _async(bool(woken)))  # listening (it wakes once when it connects)
+        woken.clear()
+        with pytest.raises(RuntimeError):  # a rolled-back insert announces nothing
+            async with unit_of_work(sessions) as session:
+                await messages.bulk_enqueue(session, [_row("msg_gone")])
+                raise RuntimeError("rolled back")
+        async with unit_of_work(sessions) as session:
+            await messages.bulk_enqueue(session, [_row("msg_n1"), _row("msg_n2")])
+            await messages.bulk_enqueue(session, [_row("msg_n3")])
+            await asyncio.sleep(0.3)
+            assert woken == [], "nothing is announced before the commit"
+        await wait_for(lambda: _async(bool(woken)), timeout=5)
+        await asyncio.sleep(0.3)
+        assert woken == [1], "one wake-up per transaction, however many statements inserted messages"
+    finally:
+        stop.set()
+        await listener
+        await engine.dispose()
+
+
+async def _async(value: bool) -> bool:
+    return value
