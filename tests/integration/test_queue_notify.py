@@ -8,6 +8,7 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.db.session import make_engine, make_sessionmaker, unit_of_work
 from herald.messages import service as messages
@@ -34,9 +35,7 @@ async def test_inserted_messages_wake_listeners_when_their_transaction_commits(p
         await wait_for(lambda: _async(bool(woken)))  # listening (it wakes once when it connects)
         woken.clear()
         with pytest.raises(RuntimeError):  # a rolled-back insert announces nothing
-            async with unit_of_work(sessions) as session:
-                await messages.bulk_enqueue(session, [_row("msg_gone")])
-                raise RuntimeError("rolled back")
+            await _insert_then_fail(sessions)
         async with unit_of_work(sessions) as session:
             await messages.bulk_enqueue(session, [_row("msg_n1"), _row("msg_n2")])
             await messages.bulk_enqueue(session, [_row("msg_n3")])
@@ -49,6 +48,12 @@ async def test_inserted_messages_wake_listeners_when_their_transaction_commits(p
         stop.set()
         await listener
         await engine.dispose()
+
+
+async def _insert_then_fail(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with unit_of_work(sessions) as session:
+        await messages.bulk_enqueue(session, [_row("msg_gone")])
+        raise RuntimeError("rolled back")
 
 
 async def _async(value: bool) -> bool:
