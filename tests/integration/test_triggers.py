@@ -147,6 +147,46 @@ async def test_an_alert_past_its_ttl_expires_instead_of_arriving_late(herald: Ru
     assert "ttl PT5M" in message["explanation"]
 
 
+async def test_one_batch_stores_each_planned_outcome_with_its_timeline(herald: Running) -> None:
+    """Send steps of many events in one transaction: each message is stored with its content and timeline,
+    whatever became of it (queued, expired, skipped, failed to render), and each run goes on to its end."""
+    client = await herald.authed()
+    await file_provider(client)
+    await setup(client)
+    alert = await trigger(client, "ATM", "card.withdrawal", [{**ALERT[0], "ttl": "PT5M"}])
+    await template(client, "broken", "Your coupon {{ event.coupon.code }}")  # purchases carry no coupon
+    broken = await trigger(client, "Broken", "purchase", [{"type": "send", "channel": "sms", "template": "broken"}])
+    await client.post("/v1/suppressions", json={"entries": [{"address": "+14155550103", "reason": "fraud"}]})
+    late = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    events = [
+        {"type": "card.withdrawal", "contact": {"phone": "+14155550101"}, "payload": WITHDRAWAL_SAMPLE},
+        {"type": "card.withdrawal", "contact": {"phone": "+14155550102"}, "payload": WITHDRAWAL_SAMPLE,
+         "occurred_at": late},
+        {"type": "card.withdrawal", "contact": {"phone": "+14155550103"}, "payload": WITHDRAWAL_SAMPLE},
+        {"type": "purchase", "contact": {"phone": "+14155550104"}, "payload": {"order_id": "o-9", "total": 5}},
+        {"type": "card.withdrawal", "contact": {"phone": "+14155550101"}, "payload": {**WITHDRAWAL_SAMPLE,
+                                                                                    "amount": 7}},
+    ]
+    resp = await client.post("/v1/events/batch", json={"events": events})
+    assert resp.status_code == 202, resp.text
+    runs = {r["id"]: r for t in (alert, broken)
+            for r in (await client.get(f"/v1/triggers/{t['id']}/runs")).json()["data"]}
+    ordered = [runs[out["runs"][0]] for out in resp.json()["events"]]
+    assert [r["state"] for r in ordered] == ["completed"] * 5
+    found = [(await client.get(f"/v1/messages/{r['messages'][0]}")).json() for r in ordered]
+    assert [(m["state"], m["reason"]) for m in found] == [
+        ("queued", None), ("expired", "expired"), ("skipped", "suppressed"), ("failed", "render_error"),
+        ("queued", None)]
+    assert [[step["state"] for step in m["timeline"]] for m in found] == [
+        ["queued"], ["queued", "expired"], ["skipped"], ["failed"], ["queued"]]
+    assert [m["to"] for m in found] == ["+14155550101", "+14155550102", "+14155550103", "+14155550104",
+                                        "+14155550101"]
+    assert found[0]["metadata"].get("run_id") == ordered[0]["id"], found[0]["metadata"]
+    assert [m["content"]["body"] for m in (found[0], found[4])] == ["Card used: 120.0 at ATM 0042",
+                                                                    "Card used: 7 at ATM 0042"]
+    assert "coupon" in found[3]["explanation"]
+
+
 async def test_counters_pick_the_first_and_the_third_purchase(herald: Running) -> None:
     client = await herald.authed()
     await file_provider(client)

@@ -16,7 +16,7 @@ from herald.channels.base import CHANNELS
 from herald.crypto import Keyring
 from herald.db import memo
 from herald.messages import content as contents
-from herald.messages import timeline
+from herald.messages import pending, timeline
 from herald.messages.models import (
     CONTENTS,
     FAILED,
@@ -29,7 +29,7 @@ from herald.messages.models import (
     MessageEvent,
 )
 from herald.messages.schemas import CLASSIFICATIONS, MessageCreate
-from herald.pipeline import plan
+from herald.pipeline import plan as plan_steps
 from herald.pipeline.policy import MARKETING
 from herald.providers.models import Provider
 from herald.templates.liquid import Renderer
@@ -65,6 +65,17 @@ async def pick_provider(session: AsyncSession, workspace_id: str, channel: str, 
     return provider
 
 
+@dataclass(slots=True)
+class Planned:
+    """A message ready to store: its row (every column, by the table's column names) and content."""
+
+    row: dict[str, Any]
+    content: dict[str, Any]
+    failure: str | None = None
+    """Why the template could not be rendered for this recipient (the message is ``failed``)."""
+    problems: list[dict[str, Any]] | None = None
+
+
 async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, source: str = "api",
                  renderer: Renderer | None = None, sms_max_segments: int = 10, actor: str = "api",
                  links: Links | None = None, source_id: str | None = None) -> Message:
@@ -72,6 +83,42 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
     missing variable, a limit) gives a message that is stored as ``failed`` with reason ``render_error``:
     it is never sent half-rendered. A recipient the rules block (consent, suppressions, DNC lists) gives a
     ``skipped`` message that says why."""
+    planned = await plan(session, workspace, req, source=source, renderer=renderer,
+                         sms_max_segments=sms_max_segments, actor=actor, links=links, source_id=source_id)
+    fields = dict(planned.row)
+    fields["meta"] = fields.pop("metadata")  # the attribute's name; the column's is ``metadata``
+    message = Message(**fields)
+    session.add(message)
+    session.add(MessageContent(message_id=message.id, content=planned.content))
+    timeline.record(session, message.id, message.state, message.created_at, message.explanation)
+    if planned.failure:
+        await session.flush()
+        raise errors.RenderFailed(message.explanation or planned.failure, message_id=message.id,
+                                  errors=planned.problems)
+    return message
+
+
+async def queue(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, source: str,
+                renderer: Renderer | None, sms_max_segments: int, actor: str, links: Links | None,
+                source_id: str | None) -> dict[str, Any]:
+    """:func:`create` for paths that plan many messages in a transaction and never read them back in it (a
+    trigger's send steps): the message is stored with the session's next flush as plain rows
+    (:mod:`herald.messages.pending`), without an ORM object, and a render failure is not raised (the
+    message is stored ``failed``, as :func:`create` stores it). Answers the row, which may still be changed
+    until then."""
+    planned = await plan(session, workspace, req, source=source, renderer=renderer,
+                         sms_max_segments=sms_max_segments, actor=actor, links=links, source_id=source_id)
+    row = planned.row
+    pending.add(session, MESSAGES, row)
+    pending.add(session, CONTENTS, {"message_id": row["id"], "content": planned.content})
+    timeline.record(session, row["id"], row["state"], row["created_at"], row["explanation"])
+    return row
+
+
+async def plan(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, source: str,
+               renderer: Renderer | None, sms_max_segments: int, actor: str, links: Links | None,
+               source_id: str | None) -> Planned:
+    """Check, plan (consent, suppressions, DNC lists) and render one message, without storing it."""
     if req.channel not in CHANNELS:
         raise errors.Invalid(f"Unknown channel {req.channel!r}; use one of {', '.join(CHANNELS)}.",
                              code="unknown_channel", field="channel")
@@ -91,45 +138,44 @@ async def create(session: AsyncSession, workspace: Workspace, req: MessageCreate
     if expires_at is not None and expires_at <= due:
         code, what = (("expires_before_send_at", "send_at") if send_at else ("expires_in_past", "now"))
         raise errors.Invalid(f"expires_at must be after {what}.", code=code, field="expires_at")
-    who = await plan.recipient(session, workspace, req.channel, req.to,
-                               req.contact.model_dump() if req.contact else None)
-    dnc_lists = await plan.dnc_selection(session, workspace.id, req.dnc_lists)
+    who = await plan_steps.recipient(session, workspace, req.channel, req.to,
+                                     req.contact.model_dump() if req.contact else None)
+    dnc_lists = await plan_steps.dnc_selection(session, workspace.id, req.dnc_lists)
     provider = await memo.once(session, ("provider", workspace.id, req.channel, req.provider),
                                lambda: pick_provider(session, workspace.id, req.channel, req.provider))
-    message = Message(
-        id=ids.new_id("msg"), workspace_id=workspace.id, source=source, source_id=source_id, channel=req.channel,
-        provider_id=provider.id, contact_id=who.contact.id if who.contact else None, to_address=who.address,
-        sender=req.sender, classification=req.classification, priority=req.priority, override=req.override,
-        dnc_lists=dnc_lists or None, meta=req.metadata, state=QUEUED, due_at=due, expires_at=expires_at,
-        attempts=0, created_at=now, updated_at=now,
-    )
-    block = await plan.gate(session, workspace.id, req.channel, who, req.classification, override=req.override,
-                            dnc_lists=dnc_lists, source=source)
+    message_id = ids.new_id("msg")
+    block = await plan_steps.gate(session, workspace.id, req.channel, who, req.classification,
+                                  override=req.override, dnc_lists=dnc_lists, source=source)
     unsubscribe = None
     if links is not None and who.contact is not None and req.channel == "email" and req.classification in MARKETING:
-        unsubscribe = links.url(workspace.id, message.id, who.contact.id, req.classification)
-    made = await contents.build(session, workspace, req, message_id=message.id, to=who.address, renderer=renderer,
+        unsubscribe = links.url(workspace.id, message_id, who.contact.id, req.classification)
+    made = await contents.build(session, workspace, req, message_id=message_id, to=who.address, renderer=renderer,
                                 sms_max_segments=sms_max_segments, contact=who.contact, unsubscribe_url=unsubscribe)
-    message.template_id, message.template_version, message.locale = made.template_id, made.version, made.locale
+    state, reason, final_at = QUEUED, None, None
     if block is not None:
-        message.state, message.reason, message.final_at = SKIPPED, block.reason, now
-        message.explanation = f"Not sent: {block.explanation}"
+        state, reason, final_at = SKIPPED, block.reason, now
+        explanation = f"Not sent: {block.explanation}"
     elif made.failure:
-        message.state, message.reason, message.final_at = FAILED, "render_error", now
-        message.explanation = f"Not sent: the template could not be rendered for this recipient ({made.failure})"
+        state, reason, final_at = FAILED, "render_error", now
+        explanation = f"Not sent: the template could not be rendered for this recipient ({made.failure})"
     else:
         when = f"scheduled for {due.isoformat()}" if due > now else "queued"
-        message.explanation = f"Accepted and {when}; it will go out through {provider.kind} ({provider.name})."
+        explanation = f"Accepted and {when}; it will go out through {provider.kind} ({provider.name})."
     if req.override and block is None:
-        audit(session, workspace.id, actor, "message.override", message.id,
+        audit(session, workspace.id, actor, "message.override", message_id,
               {"classification": req.classification, "channel": req.channel})
-    session.add(message)
-    session.add(MessageContent(message_id=message.id, content=made.content))
-    timeline.record(session, message.id, message.state, now, message.explanation)
-    if made.failure and block is None:
-        await session.flush()
-        raise errors.RenderFailed(message.explanation, message_id=message.id, errors=made.problems)
-    return message
+    row = {
+        "id": message_id, "workspace_id": workspace.id, "source": source, "source_id": source_id,
+        "source_item": None, "channel": req.channel, "provider_id": provider.id,
+        "contact_id": who.contact.id if who.contact else None, "to_address": who.address, "sender": req.sender,
+        "classification": req.classification, "priority": req.priority, "override": req.override,
+        "dnc_lists": dnc_lists or None, "metadata": req.metadata, "template_id": made.template_id,
+        "template_version": made.version, "locale": made.locale, "state": state, "reason": reason,
+        "explanation": explanation, "due_at": due, "expires_at": expires_at, "attempts": 0, "lease_until": None,
+        "lease_token": None, "provider_message_id": None, "created_at": now, "updated_at": now, "sent_at": None,
+        "delivered_at": None, "final_at": final_at}
+    failure = made.failure if block is None else None
+    return Planned(row, made.content, failure, made.problems if failure else None)
 
 
 async def bulk_enqueue(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -137,7 +183,9 @@ async def bulk_enqueue(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
     two multi-row INSERTs instead of an ORM object per message."""
     if not rows:
         return
-    await session.execute(insert(MESSAGES), [{k: v for k, v in r.items() if k != "content"} for r in rows])
+    # ``meta`` (the ORM attribute) is the table's ``metadata`` column: a Core insert drops unknown keys silently.
+    await session.execute(insert(MESSAGES), [{("metadata" if k == "meta" else k): v for k, v in r.items()
+                                              if k != "content"} for r in rows])
     await session.execute(insert(CONTENTS), [{"message_id": r["id"], "content": r["content"]} for r in rows])
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald import errors
 from herald.auth.models import Workspace
 from herald.messages import service as messages
 from herald.messages import timeline
@@ -53,18 +52,17 @@ async def send(session: AsyncSession, workspace: Workspace, trigger: Trigger, ru
     expires_at = run.clock_at + durations.parse(step["ttl"]) if step.get("ttl") else None
     late = expires_at is not None and expires_at <= now
     req = request_for(step, trigger, run, run.contact_id, None if late else expires_at)
-    try:
-        # Planning reads suppressions, consent and lookups, none of which the run being moved affects: not
-        # flushing it first lets it be inserted once, in its final state, instead of inserted then updated.
-        with session.no_autoflush:
-            message = await messages.create(session, workspace, req, source=SOURCE, source_id=trigger.id,
-                                            renderer=ctx.renderer, sms_max_segments=ctx.sms_max_segments,
-                                            actor=f"trigger:{trigger.id}", links=ctx.links)
-    except errors.RenderFailed as exc:
-        return exc.message_id
-    if late and expires_at is not None and message.state not in ("skipped", "failed"):
-        message.state, message.reason, message.final_at, message.expires_at = EXPIRED, "expired", now, expires_at
-        message.explanation = (f"Not sent: the event happened at {run.clock_at.isoformat()} and this message was "
-                               f"worthless after {expires_at.isoformat()} (ttl {step['ttl']})")
-        timeline.record(session, message.id, EXPIRED, now, message.explanation)
-    return message.id
+    # Planning reads suppressions, consent and lookups, none of which the run being moved affects: not
+    # flushing it first lets it be inserted once, in its final state, instead of inserted then updated. The
+    # message is stored with the run, as plain rows (a message that cannot be rendered is stored failed).
+    with session.no_autoflush:
+        message = await messages.queue(session, workspace, req, source=SOURCE, source_id=trigger.id,
+                                       renderer=ctx.renderer, sms_max_segments=ctx.sms_max_segments,
+                                       actor=f"trigger:{trigger.id}", links=ctx.links)
+    if late and expires_at is not None and message["state"] not in ("skipped", "failed"):
+        explanation = (f"Not sent: the event happened at {run.clock_at.isoformat()} and this message was "
+                       f"worthless after {expires_at.isoformat()} (ttl {step['ttl']})")
+        at = message["created_at"]  # not ``now``, the moment the group of events began: it would come first
+        message.update(state=EXPIRED, reason="expired", final_at=at, expires_at=expires_at, explanation=explanation)
+        timeline.record(session, message["id"], EXPIRED, at, explanation)
+    return str(message["id"])
