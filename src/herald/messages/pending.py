@@ -10,9 +10,13 @@ changed until it is written (a send step marks a late alert ``expired``)."""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Table, event, insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
@@ -31,11 +35,41 @@ def add(session: AsyncSession | Session, table: Table, row: dict[str, Any]) -> N
 
 def _write(session: Session) -> None:
     queued = session.info.pop(_KEY, None)
-    if queued:
-        conn = session.connection()
-        for table in _ORDER:
-            if rows := queued.get(table.name):
-                conn.execute(insert(table), rows)
+    if not queued:
+        return
+    conn = session.connection()
+    present = [table for table in _ORDER if queued.get(table.name)]
+    if conn.dialect.name != "postgresql":  # SQLite: one executemany per table (rows bound in C, no round trip)
+        for table in present:
+            conn.execute(insert(table), queued[table.name])
+        return
+    spec = tuple((table.name, tuple(queued[table.name][0])) for table in present)
+    documents = tuple(json.dumps(queued[table.name], default=_iso) for table in present)
+    conn.exec_driver_sql(_statement(spec, conn.dialect), documents)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+@cache
+def _statement(spec: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect) -> str:
+    """PostgreSQL: every queued table's rows in one statement (one round trip, not one per table), each table's
+    rows as one JSON document read by ``json_to_recordset`` (psycopg would otherwise send one prepared
+    execution per row). Data-modifying WITH parts all run; foreign keys are checked at the statement's end,
+    after the messages are in. The timeline rows get their ids in the order they were queued."""
+    tables = {table.name: table for table in _ORDER}
+    parts = []
+    for name, columns in spec:
+        table = tables[name]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        typed = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
+        parts.append(f"INSERT INTO {name} ({quoted}) SELECT {quoted} "  # noqa: S608 - names from the tables
+                     f"FROM json_to_recordset(%s::json) AS t({typed})")
+    *before, last = parts
+    return "".join(f"{'WITH' if i == 0 else ','} w{i} AS ({part}) " for i, part in enumerate(before)) + last
 
 
 @event.listens_for(Session, "after_flush")
