@@ -10,8 +10,6 @@ changed until it is written (a send step marks a late alert ``expired``)."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -20,6 +18,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
+from herald.db import jsondoc
 from herald.messages.models import CONTENTS, EVENTS, MESSAGES
 
 _KEY = "herald.pending"
@@ -44,14 +43,8 @@ def _write(session: Session) -> None:
             conn.execute(insert(table), queued[table.name])
         return
     spec = tuple((table.name, tuple(queued[table.name][0])) for table in present)
-    documents = tuple(json.dumps(queued[table.name], default=_iso) for table in present)
+    documents = tuple(jsondoc.dumps(queued[table.name]) for table in present)
     conn.exec_driver_sql(_statement(spec, conn.dialect), documents)
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 @cache
@@ -63,11 +56,9 @@ def _statement(spec: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect) 
     tables = {table.name: table for table in _ORDER}
     parts = []
     for name, columns in spec:
-        table = tables[name]
         quoted = ", ".join(f'"{c}"' for c in columns)
-        typed = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
         parts.append(f"INSERT INTO {name} ({quoted}) SELECT {quoted} "  # noqa: S608 - names from the tables
-                     f"FROM json_to_recordset(%s::json) AS t({typed})")
+                     f"FROM {jsondoc.recordset(tables[name], columns, dialect)}")
     *before, last = parts
     return "".join(f"{'WITH' if i == 0 else ','} w{i} AS ({part}) " for i, part in enumerate(before)) + last
 

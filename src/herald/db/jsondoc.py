@@ -1,0 +1,30 @@
+"""Rows as one JSON document for PostgreSQL's ``json_to_recordset``: a statement that writes many rows from
+one parameter. psycopg's ``executemany`` sends one prepared execution per row (its Python side costs more
+than the row), and a multi-row VALUES list is re-parsed for every new row count."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+
+
+def dumps(rows: Sequence[dict[str, Any]]) -> str:
+    """The rows as a JSON array of objects; datetimes as ISO 8601 (``timestamptz`` reads their offset)."""
+    return json.dumps(rows, default=_iso)
+
+
+def _iso(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def recordset(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
+    """``json_to_recordset(%s::json) AS t(...)`` typed as ``table``'s ``columns``."""
+    typed = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)
+    return f"json_to_recordset(%s::json) AS t({typed})"
