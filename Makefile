@@ -4,6 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TSTAMP := $(VENV)/.installed-test
+BENCH_PG ?= postgresql://postgres@127.0.0.1:5432/test
 
 .DEFAULT_GOAL := help
 .PHONY: help run test test-fast lint format bench fake-smtp fake-twilio migrate clean
@@ -47,9 +48,11 @@ format: $(TSTAMP) ## Format and fix what ruff can
 bench: $(TSTAMP) ## Dispatch throughput, renders per core, 1M-row CSV import, 1M-contact campaign, events/s and event-to-SMS latency (SQLite + PostgreSQL) (each prints JSON)
 	$(BIN)/python bench/dispatch.py
 	$(BIN)/python bench/render.py
-	$(BIN)/python bench/import.py
+	$(BIN)/python bench/import.py --sqlite --database-url $(BENCH_PG)
 	$(BIN)/python bench/campaign.py
-	$(BIN)/python bench/events.py --both
+	$(BIN)/python bench/campaign.py --database-url $(BENCH_PG)
+	$(BIN)/python bench/events.py --both --database-url $(BENCH_PG)
+	$(BIN)/python bench/events.py --split --database-url $(BENCH_PG)
 
 fake-smtp: $(STAMP) ## A local SMTP sink on 127.0.0.1:2525
 	$(BIN)/herald fake smtp
