@@ -137,7 +137,7 @@ async def upsert_settled(session: AsyncSession, workspace_id: str, items: Sequen
             return plan.results
         try:
             async with session.begin_nested():
-                await _write(await session.connection(), plan)
+                await _write(await session.connection(), plan)  # the savepoint's own connection state
         except IntegrityError:
             continue
         return plan.results

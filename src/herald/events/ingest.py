@@ -7,20 +7,20 @@ changes nothing; the same key with another type, contact or payload is refused (
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import errors, ids, pagination
 from herald.auth.models import Workspace
 from herald.contacts import bulk, fields
 from herald.contacts.models import Contact
-from herald.db import memo
+from herald.db import jsondoc, memo
 from herald.db.fastinsert import insert_rows
 from herald.events.models import EVENTS, Event
 from herald.events.payloads import Checker
@@ -131,16 +131,17 @@ async def _act(session: AsyncSession, matcher: Matcher, acted: list[tuple[int, H
 
 
 _COLUMNS = ("id", "workspace_id", "type", "contact_id", "payload", "occurred_at", "received_at", "idempotency_key")
-# PostgreSQL: the rows travel as one JSON document, made by the C encoder and read by the server's
-# json_to_recordset, so the statement stays one placeholder long. A multi-row VALUES of 1,000 events has
-# 8,000 placeholders, which psycopg re-parses on every call (0.12 s per batch); eight arrays cost less, but
-# psycopg dumps arrays element by element in Python (a quarter of a batch's CPU).
-_PG_STORE = (
-    f"INSERT INTO events ({', '.join(_COLUMNS)}) "  # noqa: S608 - constant column names
-    f"SELECT {', '.join(_COLUMNS)} FROM json_to_recordset(%s::json) AS t(id varchar, workspace_id varchar, "
-    "type varchar, contact_id varchar, payload json, occurred_at timestamptz, received_at timestamptz, "
-    "idempotency_key varchar) "
-    "ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id")
+
+
+@cache
+def _pg_store(dialect: Dialect) -> str:
+    """PostgreSQL: the rows travel as one JSON document (:mod:`herald.db.jsondoc`), so the statement stays one
+    placeholder long. A multi-row VALUES of 1,000 events has 8,000 placeholders, which psycopg re-parses on
+    every call (0.12 s per batch); eight arrays cost less, but psycopg dumps arrays element by element in
+    Python (a quarter of a batch's CPU)."""
+    return (f"INSERT INTO events ({', '.join(_COLUMNS)}) SELECT {', '.join(_COLUMNS)} "  # noqa: S608 - constant names
+            f"FROM {jsondoc.recordset(EVENTS, _COLUMNS, dialect)} "
+            "ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id")
 
 
 async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
@@ -149,10 +150,11 @@ async def _store(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
     if not rows:
         return set()
     if session.get_bind().dialect.name == "postgresql":
-        document = json.dumps([{**row, "occurred_at": _iso(row["occurred_at"]), "received_at": _iso(row["received_at"])}
-                               for row in rows])
+        # The times as text first: a batch's events share received_at (and often occurred_at), remembered by _iso.
+        document = jsondoc.dumps([{**row, "occurred_at": _iso(row["occurred_at"]),
+                                   "received_at": _iso(row["received_at"])} for row in rows])
         conn = await session.connection()
-        found = await conn.exec_driver_sql(_PG_STORE, (document,))
+        found = await conn.exec_driver_sql(_pg_store(conn.dialect), (document,))
         return {row[0] for row in found}
     # SQLite: every transaction begins IMMEDIATE, so this one has held the database's only write lock since
     # before it looked the keys up; no other request can have stored one of them since. The rows go in as
