@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
             state.wake_dispatcher = worker.wake
             state.opted_out = worker.opted_out
             worker.start()
-        app.state.herald = state
+        app.state.herald, app.state.worker = state, worker
         await _warm_up(app)
         try:
             yield

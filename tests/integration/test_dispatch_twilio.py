@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from herald.fakes.twilio import FakeTwilio
-from tests.conftest import Running, wait_for
+from herald.settings import Settings
+from tests.conftest import Running, _start, wait_for
 
 SID = "AC" + "1" * 32
 TOKEN = "twilio-test-token"
@@ -151,3 +152,33 @@ async def test_rate_limit_spaces_sends(herald_with_worker: Running, fake: FakeTw
     # A burst of 10 goes at once; the other 10 need about a second at 10/s.
     assert asyncio.get_running_loop().time() - started >= 0.8
     assert len(fake.messages) == 20
+
+
+async def test_a_message_queued_while_a_claim_runs_is_sent_without_waiting_for_the_poll(
+        settings: Settings, fake: FakeTwilio) -> None:
+    """The dispatcher polls rarely (5 s here) and relies on wakes: a message committed after an empty claim's
+    snapshot, with its wake given before that claim returned, must be claimed at once, not at the next poll."""
+    app, lifespan = await _start(settings.model_copy(update={"poll_interval": 5.0}), with_worker=True)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http:
+            client = await Running(app, http, settings).authed()
+            await add_twilio(client, fake)
+            dispatcher = app.state.worker.dispatcher
+            claim, during = dispatcher._claim, asyncio.Event()
+            sent: list[str] = []
+
+            async def claim_then_queue(limit: int) -> int:
+                claimed = await claim(limit)
+                if claimed == 0 and not sent:  # the claim saw nothing; a message commits before it returns
+                    sent.append(await send_sms(client, "Queued while the dispatcher was claiming"))
+                    during.set()
+                return claimed
+
+            dispatcher._claim = claim_then_queue
+            dispatcher.wakeup.set()
+            await asyncio.wait_for(during.wait(), 10)
+            clock = asyncio.get_running_loop().time()
+            await settled(client, sent[0], ("sent",), timeout=10)
+            assert asyncio.get_running_loop().time() - clock < 2.5, "the wake was lost: sent at the next poll"
+    finally:
+        await lifespan.__aexit__(None, None, None)  # type: ignore[attr-defined]

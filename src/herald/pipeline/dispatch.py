@@ -111,9 +111,11 @@ class Dispatcher:
                     self._slot_free.clear()
                     await _wait_any(stop, self._slot_free, timeout=self.poll_interval)
                     continue
+                # Cleared before the claim, not after: a wake given while the claim runs (a message committed
+                # after its snapshot) must send the loop round again, not wait out the poll interval.
+                self.wakeup.clear()
                 claimed = await self._claim(want) if want > 0 else 0
                 if claimed < want:
-                    self.wakeup.clear()
                     await _wait_any(stop, self.wakeup, timeout=self.poll_interval)
         finally:
             if self._inflight:
