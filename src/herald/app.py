@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
         if worker:
             state.wake_dispatcher = worker.wake
             state.opted_out = worker.opted_out
+            state.handoff, state.adopt = worker.dispatcher.offer, worker.dispatcher.adopt
             worker.start()
         app.state.herald, app.state.worker = state, worker
         await _warm_up(app)

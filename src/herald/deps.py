@@ -20,6 +20,7 @@ from herald.templates.liquid import Renderer
 
 if TYPE_CHECKING:
     from herald.events.coalesce import Coalescer
+    from herald.pipeline.handoff import Handoff
 
 
 @dataclass
@@ -33,6 +34,10 @@ class AppState:
     wake_dispatcher: Callable[[], None] = field(default=lambda: None)
     opted_out: Callable[[str], None] = field(default=lambda address: None)
     """Tells this process's dispatcher (``herald serve``) that an address just replied STOP."""
+    handoff: Callable[[], Handoff | None] = field(default=lambda: None)
+    """A handoff to this process's dispatcher for a transaction that plans messages (``herald serve``)."""
+    adopt: Callable[[Handoff | None], None] = field(default=lambda handoff: None)
+    """After that transaction's commit: the dispatcher sends what it took."""
     events: Coalescer | None = None
     """Stores the single events of concurrent requests together (made on first use)."""
 

@@ -65,7 +65,7 @@ class Worker:
                               leave=(TIMER_JOB,))
         # Journey timers have their own loop: a long fan-out must never hold back a two-minute reminder.
         self.timers = TimerRunner(engine, make_sessionmaker(engine), send, poll_interval=settings.poll_interval,
-                                  on_sent=self.wake)
+                                  on_sent=self.wake, dispatcher=self.dispatcher)
         self.stop = asyncio.Event()
         self.database_url = settings.effective_database_url
         self._tasks: list[asyncio.Task[None]] = []

@@ -27,6 +27,7 @@ from herald.deps import AppState, workspace_of
 from herald.events import ingest
 from herald.events.schemas import EventIn
 from herald.messages.service import Links
+from herald.pipeline import handoff
 from herald.triggers.sending import SendContext
 
 log = structlog.get_logger(__name__)
@@ -103,10 +104,14 @@ class Coalescer:
 
     async def _store(self, principal: Principal, items: list[EventIn]) -> list[dict[str, Any]]:
         state = self._state
+        offered = state.handoff()  # herald serve: its dispatcher takes the alerts planned here
         async with write_lock(state.engine), unit_of_work(state.sessions) as session:
+            handoff.offer(session.sync_session, offered)
             workspace = await workspace_of(session, principal)
             outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False)
-        if ingest.moved(outs):  # other processes' workers hear of its messages by NOTIFY (herald.queue.notify)
+        state.adopt(offered)
+        # Other processes' workers hear of its messages by NOTIFY (herald.queue.notify).
+        if ingest.moved(outs) and (offered is None or not offered.complete):
             state.wake_dispatcher()
         return outs
 

@@ -6,7 +6,8 @@ of journey timers) and never read them back in it queue the message, its content
 They are written right after the flush that writes the rest of the transaction's objects (the journey runs
 that planned them), parents first (messages, then contents, then timeline rows), in the order they were
 queued; a commit writes what is still queued, a rollback drops them with everything else. A queued row may be
-changed until it is written (a send step marks a late alert ``expired``)."""
+changed until it is written (a send step marks a late alert ``expired``; a handoff to this process's
+dispatcher, :mod:`herald.pipeline.handoff`, claims the ones due now)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from herald.db import jsondoc
 from herald.messages.models import CONTENTS, EVENTS, MESSAGES
+from herald.pipeline import handoff
 
 _KEY = "herald.pending"
 _ORDER = (MESSAGES, CONTENTS, EVENTS)
@@ -36,6 +38,7 @@ def _write(session: Session) -> None:
     queued = session.info.pop(_KEY, None)
     if not queued:
         return
+    handoff.take(session, queued.get(MESSAGES.name, []), queued.get(CONTENTS.name, []))
     conn = session.connection()
     present = [table for table in _ORDER if queued.get(table.name)]
     if conn.dialect.name != "postgresql":  # SQLite: one executemany per table (rows bound in C, no round trip)
@@ -73,8 +76,10 @@ def _before_commit(session: Session) -> None:
     if session.info.get(_KEY):
         session.flush()  # the objects first (a flush with nothing to do writes nothing, nor these rows)
         _write(session)
+    handoff.release_if_void(session)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _after_rollback(session: Session, _previous: SessionTransaction) -> None:
     session.info.pop(_KEY, None)
+    handoff.rolled_back(session)

@@ -25,6 +25,7 @@ from herald.db.session import write_lock
 from herald.messages.models import MESSAGES, SENDING
 from herald.metrics import Metrics
 from herald.pipeline import outcomes, policy
+from herald.pipeline.handoff import Handoff
 from herald.pipeline.optouts import RecentOptOuts
 from herald.pipeline.outcomes import Outcome
 from herald.providers.runtime import LiveProvider, ProviderCache
@@ -95,6 +96,7 @@ class Dispatcher:
         self._slot_free = asyncio.Event()
         self._pending: list[Outcome] = []
         self._pending_ready = asyncio.Event()
+        self._running = False
         # SQLite has one writer at a time and its busy handler sleeps in coarse steps (up to 100 ms), so
         # this process's own claims and flushes queue here instead of colliding inside SQLite.
         self._write_lock = write_lock(engine)
@@ -103,6 +105,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         flusher = asyncio.create_task(self._flush_loop(stop), name="dispatch-flush")
         recoverer = asyncio.create_task(self._recover_loop(stop), name="dispatch-recover")
+        self._running = True
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._inflight)
@@ -118,6 +121,7 @@ class Dispatcher:
                 if claimed < want:
                     await _wait_any(stop, self.wakeup, timeout=self.poll_interval)
         finally:
+            self._running = False
             if self._inflight:
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             stop.set()
@@ -158,6 +162,23 @@ class Dispatcher:
             self._inflight.add(task)
             task.add_done_callback(self._done)
         return len(rows)
+
+    # -- messages planned in this process (herald.pipeline.handoff) -------------------------------------
+    def offer(self) -> Handoff | None:
+        """A handoff for a transaction about to plan messages, while this dispatcher runs and has room."""
+        room = min(self.batch, self.concurrency - len(self._inflight))
+        if not self._running or room <= 0:
+            return None
+        return Handoff(token=claims.new_token(), room=room, lease_seconds=self.lease_seconds)
+
+    def adopt(self, handoff: Handoff | None) -> None:
+        """Send the messages a committed transaction handed over, as if this dispatcher had claimed them."""
+        if handoff is None or handoff.void:
+            return
+        for row in handoff.rows():
+            task = asyncio.create_task(self._deliver(row, handoff.contents[row.id], handoff.token))
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

@@ -1,0 +1,101 @@
+"""Messages handed straight to this process's dispatcher by the transaction that plans them.
+
+In ``herald serve`` (and in a worker firing journey timers) the process that plans a message is the one that
+will send it. Without a handoff, the message is inserted ``queued``, the commit wakes the dispatcher, and the
+dispatcher claims it back in a transaction of its own (an UPDATE with RETURNING, a read of its content, the
+send-time policy check, a commit): a few milliseconds of latency on every alert, and on SQLite another turn
+at the one write lock. With a handoff the planning transaction inserts the message already claimed --
+``sending``, under a lease token of this process's dispatcher, as a claim would leave it -- and after the
+commit the dispatcher sends it from the rows and content it was planned with.
+
+Nothing else changes: the lease fences the outcome, and a process that dies after the commit loses the lease,
+so recovery puts the message back and it is sent (after a check with the provider) by whoever claims it. The
+send-time policy check is not repeated: it ran in the very transaction that planned the message.
+
+Only what a rollback cannot take back is handed over: if any part of the transaction rolls back (a savepoint
+of a timer retried on its own, say), the handoff is void and, just before the commit, the messages it took go
+back to ``queued`` for an ordinary claim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from herald.messages.models import MESSAGES, QUEUED, SENDING
+
+_KEY = "herald.handoff"
+
+
+@dataclass(slots=True)
+class Handoff:
+    """Up to ``room`` messages a transaction may hand to the dispatcher that made this, under ``token``."""
+
+    token: str
+    room: int
+    lease_seconds: float
+    taken: list[dict[str, Any]] = field(default_factory=list)
+    contents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    left: int = 0
+    """Queued messages it had no room for: they wait for an ordinary claim."""
+    void: bool = False
+
+    def rows(self) -> list[Any]:
+        """The taken messages as the dispatcher reads claimed rows (attributes named as the columns)."""
+        return [SimpleNamespace(**row) for row in self.taken]
+
+    @property
+    def complete(self) -> bool:
+        """Every queued message went to the dispatcher: no need to wake it."""
+        return not self.void and not self.left
+
+
+def offer(session: Session, handoff: Handoff | None) -> None:
+    """Let the messages this session plans be handed over (nothing happens for ``None``)."""
+    if handoff is not None:
+        session.info[_KEY] = handoff
+
+
+def take(session: Session, messages: list[dict[str, Any]], contents: list[dict[str, Any]]) -> None:
+    """Claim, in their rows before they are written, the queued messages that are due now, while there is
+    room; called by :mod:`herald.messages.pending` for the rows it is about to insert."""
+    handoff: Handoff | None = session.info.get(_KEY)
+    if handoff is None:
+        return
+    now = datetime.now(UTC)
+    lease_until = now + timedelta(seconds=handoff.lease_seconds)
+    content = {c["message_id"]: c["content"] for c in contents}
+    for row in messages:
+        if row["state"] != QUEUED:
+            continue
+        if handoff.void or len(handoff.taken) >= handoff.room or row["due_at"] > now or row["id"] not in content:
+            handoff.left += 1
+            continue
+        row.update(state=SENDING, lease_token=handoff.token, lease_until=lease_until,
+                   attempts=row["attempts"] + 1, updated_at=now)
+        handoff.taken.append(row)
+        handoff.contents[row["id"]] = content[row["id"]]
+
+
+def rolled_back(session: Session) -> None:
+    """Part of the transaction rolled back: what was taken may not all be there at commit."""
+    handoff: Handoff | None = session.info.get(_KEY)
+    if handoff is not None:
+        handoff.void = True
+
+
+def release_if_void(session: Session) -> None:
+    """Before the commit: a void handoff's surviving messages go back to the queue for an ordinary claim."""
+    handoff: Handoff | None = session.info.get(_KEY)
+    if handoff is None or not handoff.void or not handoff.taken:
+        return
+    c = MESSAGES.c
+    session.connection().execute(
+        update(MESSAGES).where(c.lease_token == handoff.token, c.state == SENDING)
+        .values(state=QUEUED, lease_token=None, lease_until=None, attempts=c.attempts - 1))
+    handoff.left += len(handoff.taken)
+    handoff.taken.clear()

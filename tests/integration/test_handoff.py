@@ -1,0 +1,120 @@
+"""Messages planned in the process that sends them are handed to its dispatcher already claimed
+(herald.pipeline.handoff), on SQLite and PostgreSQL: sent once each without a claim, never sent from a
+transaction that rolled back, and put back in the queue when part of their transaction rolled back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from herald.auth.models import Workspace
+from herald.db.session import unit_of_work
+from herald.fakes.twilio import FakeTwilio
+from herald.messages import service as messages
+from herald.messages.models import MESSAGES
+from herald.messages.schemas import MessageCreate
+from herald.pipeline import handoff
+from herald.pipeline.handoff import Handoff
+from tests.conftest import Running, wait_for
+from tests.integration.campaign_setup import SID, TOKEN, add_twilio
+from tests.integration.trigger_setup import (
+    WITHDRAWAL_SAMPLE,
+    WITHDRAWAL_SCHEMA,
+    event_type,
+    file_provider,
+    send_event,
+    template,
+    trigger,
+)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTwilio]:
+    async with FakeTwilio(account_sid=SID, auth_token=TOKEN, callbacks=False) as server:
+        yield server
+
+
+async def test_alerts_planned_in_serve_are_sent_once_each_without_a_claim(herald_with_worker: Running,
+                                                                          fake: FakeTwilio) -> None:
+    client = await herald_with_worker.authed()
+    await add_twilio(client, fake)
+    await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
+    await template(client, "atm-alert", "Card used at ATM {{ event.atm_id }}")
+    await trigger(client, "ATM", "card.withdrawal", [{"type": "send", "channel": "sms", "template": "atm-alert"}])
+    dispatcher = herald_with_worker.app.state.worker.dispatcher
+    claim, claimed = dispatcher._claim, [0]
+
+    async def counting(limit: int) -> int:
+        claimed[0] += (n := await claim(limit))
+        return n
+
+    dispatcher._claim = counting
+    who = {"phone": "+14155550100"}
+    good = [send_event(client, "card.withdrawal", who, {**WITHDRAWAL_SAMPLE, "atm_id": f"g{n}"}) for n in range(20)]
+    # An idempotency conflict among them fails a group commit, which is rolled back and split: what that
+    # transaction had planned must not be sent, only what the retries commit.
+    keyed = [send_event(client, "card.withdrawal", who, {**WITHDRAWAL_SAMPLE, "atm_id": "k", "amount": n},
+                        idempotency_key="same") for n in (1, 1, 2)]
+    answers = await asyncio.gather(*good, *keyed)
+    assert sorted(a.status_code for a in answers) == [200] + [202] * 21 + [409]
+
+    async def arrived() -> bool:
+        return len(fake.messages) >= 21
+
+    await wait_for(arrived)
+    await asyncio.sleep(0.3)  # room for a duplicate to show
+    bodies = sorted(m["body"] for m in fake.messages)
+    assert bodies == sorted([f"Card used at ATM g{n}" for n in range(20)] + ["Card used at ATM k"])
+    assert claimed[0] == 0  # every one went from the planning transaction straight to the dispatcher
+
+    async def all_sent() -> list[dict[str, Any]] | None:
+        data = (await client.get("/v1/messages", params={"limit": 100})).json()["data"]
+        return data if len(data) == 21 and all(m["state"] == "sent" for m in data) else None
+
+    sent = await wait_for(all_sent)
+    assert {m["attempt_count"] for m in sent} == {1}
+    one = (await client.get(f"/v1/messages/{sent[0]['id']}")).json()
+    assert [step["state"] for step in one["timeline"]] == ["queued", "sending", "sent"]
+
+
+async def test_a_rolled_back_savepoint_voids_the_handoff_and_requeues_the_rest(herald: Running) -> None:
+    """A timer batch retried one timer at a time uses savepoints: a message written in one that rolled back is
+    gone, so nothing of the handoff is sent from memory; the messages that survive go back to ``queued``."""
+    client = await herald.authed()
+    await file_provider(client)
+    state = herald.app.state.herald
+    offered = Handoff(token="t" * 32, room=10, lease_seconds=30)
+    # Audited (an override), so each message's flush has an object to write and its rows go with it.
+    req = MessageCreate(channel="sms", to="+14155550100", body="Your code expires soon", override=True)
+    plan: dict[str, Any] = {"source": "trigger", "renderer": state.renderer, "sms_max_segments": 10,
+                            "actor": "test", "links": None, "source_id": None}
+    async with unit_of_work(state.sessions) as session:
+        handoff.offer(session.sync_session, offered)
+        workspace = (await session.execute(select(Workspace).limit(1))).scalar_one()
+        kept = await messages.queue(session, workspace, req, **plan)
+        await session.flush()
+        assert len(offered.taken) == 1  # taken as it was written
+        lost: list[dict[str, Any]] = []
+
+        async def failing_timer() -> None:
+            async with session.begin_nested():
+                lost.append(await messages.queue(session, workspace, req, **plan))
+                await session.flush()
+                raise RuntimeError("this timer failed")
+
+        with pytest.raises(RuntimeError):
+            await failing_timer()
+        later = await messages.queue(session, workspace, req, **plan)
+    assert offered.void
+    assert not offered.taken
+    assert not offered.complete
+    async with state.engine.connect() as conn:
+        rows = {r.id: r for r in await conn.execute(select(MESSAGES))}
+    assert lost[0]["id"] not in rows
+    for message_id in (kept["id"], later["id"]):
+        row = rows[message_id]
+        assert (row.state, row.lease_token, row.lease_until, row.attempts) == ("queued", None, None, 0)
