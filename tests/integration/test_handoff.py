@@ -45,14 +45,7 @@ async def test_alerts_planned_in_serve_are_sent_once_each_without_a_claim(herald
     await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
     await template(client, "atm-alert", "Card used at ATM {{ event.atm_id }}")
     await trigger(client, "ATM", "card.withdrawal", [{"type": "send", "channel": "sms", "template": "atm-alert"}])
-    dispatcher = herald_with_worker.app.state.worker.dispatcher
-    claim, claimed = dispatcher._claim, [0]
-
-    async def counting(limit: int) -> int:
-        claimed[0] += (n := await claim(limit))
-        return n
-
-    dispatcher._claim = counting
+    claimed = _count_claims(herald_with_worker)
     who = {"phone": "+14155550100"}
     good = [send_event(client, "card.withdrawal", who, {**WITHDRAWAL_SAMPLE, "atm_id": f"g{n}"}) for n in range(20)]
     # An idempotency conflict among them fails a group commit, which is rolled back and split: what that
@@ -79,6 +72,45 @@ async def test_alerts_planned_in_serve_are_sent_once_each_without_a_claim(herald
     assert {m["attempt_count"] for m in sent} == {1}
     one = (await client.get(f"/v1/messages/{sent[0]['id']}")).json()
     assert [step["state"] for step in one["timeline"]] == ["queued", "sending", "sent"]
+
+
+def _count_claims(running: Running) -> list[int]:
+    dispatcher = running.app.state.worker.dispatcher
+    claim, claimed = dispatcher._claim, [0]
+
+    async def counting(limit: int) -> int:
+        claimed[0] += (n := await claim(limit))
+        return n
+
+    dispatcher._claim = counting
+    return claimed
+
+
+async def test_a_message_sent_through_the_api_goes_out_once_without_a_claim(herald_with_worker: Running,
+                                                                            fake: FakeTwilio) -> None:
+    client = await herald_with_worker.authed()
+    await add_twilio(client, fake)
+    claimed = _count_claims(herald_with_worker)
+    body = {"channel": "sms", "to": "+14155550100", "body": "Your code is 123456"}
+    first = await client.post("/v1/messages", json=body, headers={"Idempotency-Key": "otp-1"})
+    assert first.status_code == 202, first.text
+    assert first.json()["state"] == "queued"  # as accepted; the dispatcher holds it from the commit on
+    again = await client.post("/v1/messages", json=body, headers={"Idempotency-Key": "otp-1"})
+    assert again.json()["id"] == first.json()["id"]
+    later = await client.post("/v1/messages", json={**body, "send_at": "2099-01-01T00:00:00Z"})
+
+    async def sent() -> dict[str, Any] | None:
+        data = (await client.get(f"/v1/messages/{first.json()['id']}")).json()
+        return data if data["state"] == "sent" else None
+
+    message = await wait_for(sent)
+    await asyncio.sleep(0.3)  # room for a duplicate to show
+    assert [m["body"] for m in fake.messages] == ["Your code is 123456"]
+    assert message["attempt_count"] == 1
+    assert claimed[0] == 0
+    scheduled = (await client.get(f"/v1/messages/{later.json()['id']}")).json()
+    assert scheduled["state"] == "queued"  # not due: left for a claim when it is
+    assert scheduled["attempt_count"] == 0
 
 
 async def test_a_rolled_back_savepoint_voids_the_handoff_and_requeues_the_rest(herald: Running) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from typing import Annotated, Any
@@ -13,8 +14,9 @@ from herald import errors, idempotency
 from herald.auth.tokens import Principal
 from herald.deps import SessionDep, StateDep, require, workspace_of
 from herald.messages import service
-from herald.messages.models import STATES, Attempt, Message, MessageEvent
+from herald.messages.models import STATES, Attempt, Message, MessageContent, MessageEvent
 from herald.messages.schemas import AttemptOut, MessageCreate, MessageOut, MessagePage, TimelineEntry
+from herald.pipeline import handoff
 from herald.problems import COMMON_RESPONSES, problem
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"], responses={**COMMON_RESPONSES})
@@ -70,6 +72,8 @@ async def create_message(
     if replay is not None:
         return replay
     workspace = await workspace_of(session, principal)
+    offered = state.handoff()  # herald serve: its dispatcher sends the message as soon as it is committed
+    handoff.offer(session.sync_session, offered)
     try:
         message = await service.create(session, workspace, req, renderer=state.renderer,
                                        sms_max_segments=state.settings.sms_max_segments, actor=principal.client_id,
@@ -84,7 +88,11 @@ async def create_message(
     events, _ = await service.history(session, message.id)
     body = _json(to_out(message, events=events, attempts=[]))
     reservation.store(202, body)
-    request.state.after_commit = state.wake_dispatcher
+    stored = await session.get(MessageContent, message.id)  # in the session since the flush: no query
+    if stored is not None and handoff.take_created(session.sync_session, message, stored.content):
+        request.state.after_commit = functools.partial(state.adopt, offered)
+    else:
+        request.state.after_commit = state.wake_dispatcher
     return JSONResponse(body, status_code=202, headers=location)
 
 

@@ -81,6 +81,22 @@ def take(session: Session, messages: list[dict[str, Any]], contents: list[dict[s
         handoff.contents[row["id"]] = content[row["id"]]
 
 
+def take_created(session: Session, message: Any, content: dict[str, Any]) -> bool:
+    """The same for one message made as an ORM object (``POST /v1/messages``), after its flush: its claim is
+    written with the commit. Answers whether it was taken."""
+    handoff: Handoff | None = session.info.get(_KEY)
+    now = datetime.now(UTC)
+    if handoff is None or handoff.void or len(handoff.taken) >= handoff.room or message.state != QUEUED \
+            or message.due_at > now:
+        return False
+    message.state, message.lease_token = SENDING, handoff.token
+    message.lease_until = now + timedelta(seconds=handoff.lease_seconds)
+    message.attempts, message.updated_at = message.attempts + 1, now
+    handoff.taken.append({attr.key: getattr(message, attr.key) for attr in message.__mapper__.column_attrs})
+    handoff.contents[message.id] = content
+    return True
+
+
 def rolled_back(session: Session) -> None:
     """Part of the transaction rolled back: what was taken may not all be there at commit."""
     handoff: Handoff | None = session.info.get(_KEY)
