@@ -9,13 +9,21 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 
 
 def dumps(rows: Sequence[dict[str, Any]]) -> str:
-    """The rows as a JSON array of objects; datetimes as ISO 8601 (``timestamptz`` reads their offset)."""
-    return json.dumps(rows, default=_iso)
+    """The rows as a JSON array of objects; datetimes as ISO 8601 (``timestamptz`` reads their offset).
+
+    orjson writes them ten times faster than the standard library, whose encoder calls back into Python for
+    every datetime (a group commit's rows each carry three or four). What orjson refuses and JSON allows (an
+    integer past 64 bits in a payload) goes through the standard library instead."""
+    try:
+        return orjson.dumps(rows, default=_iso, option=orjson.OPT_NON_STR_KEYS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(rows, default=_iso)
 
 
 def _iso(value: Any) -> str:
