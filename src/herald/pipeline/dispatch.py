@@ -175,6 +175,9 @@ class Dispatcher:
         """Send the messages a committed transaction handed over, as if this dispatcher had claimed them."""
         if handoff is None or handoff.void:
             return
+        if not self._running:  # stopped since the offer: the leases expire and recovery puts them back
+            log.warning("dispatch.handoff_after_stop", count=len(handoff.taken))
+            return
         for row in handoff.rows():
             task = asyncio.create_task(self._deliver(row, handoff.contents[row.id], handoff.token))
             self._inflight.add(task)
