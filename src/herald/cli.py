@@ -33,6 +33,22 @@ def _settings(host: str | None = None, port: int | None = None) -> Settings:
     return settings.model_copy(update=updates) if updates else settings
 
 
+def apart_on_sqlite(settings: Settings, command: str) -> str | None:
+    """The warning for `herald api` or `herald worker` on SQLite, which takes one writer at a time across
+    processes: a worker beside an API waits its turn behind every request's commit and hears of new messages
+    only at its next poll (measured at 500 events/s: seconds of delay, against tens of ms in `herald serve`)."""
+    if not settings.effective_database_url.startswith("sqlite"):
+        return None
+    return (f"herald {command} on SQLite: SQLite takes one writer at a time, so an API and a worker in separate "
+            "processes queue for it and messages go out late. On SQLite run `herald serve` (API and worker in "
+            "one process); run `herald api` and `herald worker` apart over PostgreSQL.")
+
+
+def _warn_apart(settings: Settings, command: str) -> None:
+    if (warning := apart_on_sqlite(settings, command)) is not None:
+        console.print(f"[yellow]{warning}[/yellow]")
+
+
 def _prepare(settings: Settings) -> None:
     """Migrate, then create the first workspace and credentials if there are none."""
     from herald.bootstrap import first_start
@@ -85,6 +101,7 @@ def api(host: HostOpt = None, port: PortOpt = None) -> None:
     from herald.app import create_app
 
     settings = _settings(host, port)
+    _warn_apart(settings, "api")
     uvicorn.run(create_app(settings, with_worker=False), host=settings.host, port=settings.port,
                 log_level="warning", access_log=False)
 
@@ -100,6 +117,7 @@ def worker() -> None:
 
     settings = _settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    _warn_apart(settings, "worker")
 
     async def main() -> None:
         engine = make_engine(settings.effective_database_url)
