@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -158,9 +158,7 @@ class Dispatcher:
                 continue
             fresh = prepared.contents.get(row.id)
             content = contents.get(row.id) or fresh or {}
-            task = asyncio.create_task(self._deliver(row, content, token, fresh, prepared.waits.get(row.id)))
-            self._inflight.add(task)
-            task.add_done_callback(self._done)
+            self._start(self._deliver(row, content, token, fresh, prepared.waits.get(row.id)))
         return len(rows)
 
     # -- messages planned in this process (herald.pipeline.handoff) -------------------------------------
@@ -179,9 +177,12 @@ class Dispatcher:
             log.warning("dispatch.handoff_after_stop", count=len(handoff.taken))
             return
         for row in handoff.rows():
-            task = asyncio.create_task(self._deliver(row, handoff.contents[row.id], handoff.token))
-            self._inflight.add(task)
-            task.add_done_callback(self._done)
+            self._start(self._deliver(row, handoff.contents[row.id], handoff.token))
+
+    def _start(self, delivery: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(delivery)
+        self._inflight.add(task)
+        task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

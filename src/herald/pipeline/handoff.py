@@ -67,16 +67,14 @@ def take(session: Session, messages: list[dict[str, Any]], contents: list[dict[s
     if handoff is None:
         return
     now = datetime.now(UTC)
-    lease_until = now + timedelta(seconds=handoff.lease_seconds)
     content = {c["message_id"]: c["content"] for c in contents}
     for row in messages:
         if row["state"] != QUEUED:
             continue
-        if handoff.void or len(handoff.taken) >= handoff.room or row["due_at"] > now or row["id"] not in content:
+        if not _can_take(handoff, row["state"], row["due_at"], now) or row["id"] not in content:
             handoff.left += 1
             continue
-        row.update(state=SENDING, lease_token=handoff.token, lease_until=lease_until,
-                   attempts=row["attempts"] + 1, updated_at=now)
+        row.update(_lease(handoff, now), attempts=row["attempts"] + 1)
         handoff.taken.append(row)
         handoff.contents[row["id"]] = content[row["id"]]
 
@@ -86,15 +84,24 @@ def take_created(session: Session, message: Any, content: dict[str, Any]) -> boo
     written with the commit. Answers whether it was taken."""
     handoff: Handoff | None = session.info.get(_KEY)
     now = datetime.now(UTC)
-    if handoff is None or handoff.void or len(handoff.taken) >= handoff.room or message.state != QUEUED \
-            or message.due_at > now:
+    if handoff is None or not _can_take(handoff, message.state, message.due_at, now):
         return False
-    message.state, message.lease_token = SENDING, handoff.token
-    message.lease_until = now + timedelta(seconds=handoff.lease_seconds)
-    message.attempts, message.updated_at = message.attempts + 1, now
+    for name, value in _lease(handoff, now).items():
+        setattr(message, name, value)
+    message.attempts += 1
     handoff.taken.append({attr.key: getattr(message, attr.key) for attr in message.__mapper__.column_attrs})
     handoff.contents[message.id] = content
     return True
+
+
+def _can_take(handoff: Handoff, state: str, due_at: datetime, now: datetime) -> bool:
+    return not handoff.void and len(handoff.taken) < handoff.room and state == QUEUED and due_at <= now
+
+
+def _lease(handoff: Handoff, now: datetime) -> dict[str, Any]:
+    """What a claim writes on a message (but its attempt count): leased to the handoff's dispatcher."""
+    return {"state": SENDING, "lease_token": handoff.token,
+            "lease_until": now + timedelta(seconds=handoff.lease_seconds), "updated_at": now}
 
 
 def rolled_back(session: Session) -> None:
