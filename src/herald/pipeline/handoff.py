@@ -23,10 +23,11 @@ from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.orm import Session
 
 from herald.messages.models import MESSAGES, QUEUED, SENDING
+from herald.queue.notify import CHANNEL as QUEUE_CHANNEL
 
 _KEY = "herald.handoff"
 
@@ -117,8 +118,10 @@ def release_if_void(session: Session) -> None:
     if handoff is None or not handoff.void or not handoff.taken:
         return
     c = MESSAGES.c
-    session.connection().execute(
-        update(MESSAGES).where(c.lease_token == handoff.token, c.state == SENDING)
-        .values(state=QUEUED, lease_token=None, lease_until=None, attempts=c.attempts - 1))
+    conn = session.connection()
+    conn.execute(update(MESSAGES).where(c.lease_token == handoff.token, c.state == SENDING)
+                 .values(state=QUEUED, lease_token=None, lease_until=None, attempts=c.attempts - 1))
+    if conn.dialect.name == "postgresql":  # they were inserted leased, which notified no one (migration 0012)
+        conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": QUEUE_CHANNEL})
     handoff.left += len(handoff.taken)
     handoff.taken.clear()
