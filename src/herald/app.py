@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Message, Scope
 
-from herald import console, health, problems
+from herald import console, gcpolicy, health, problems
 from herald.audit import api as audit_api
 from herald.auth import api as auth_api
 from herald.auth import clients as clients_api
@@ -43,8 +43,9 @@ from herald.webhooks import http as http_webhooks
 from herald.worker import Worker
 
 
-def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
-    """The app; ``with_worker`` also runs the dispatcher and jobs in this process (``herald serve``)."""
+def create_app(settings: Settings, *, with_worker: bool = False, settle_gc: bool = False) -> FastAPI:
+    """The app; ``with_worker`` also runs the dispatcher and jobs in this process (``herald serve``).
+    ``settle_gc`` (a server process of its own, not a test) freezes what start-up made (:mod:`herald.gcpolicy`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,6 +63,8 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> FastAPI:
             worker.start()
         app.state.herald, app.state.worker = state, worker
         await _warm_up(app)
+        if settle_gc:
+            gcpolicy.settle()
         try:
             yield
         finally:

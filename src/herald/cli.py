@@ -89,7 +89,7 @@ def serve(host: HostOpt = None, port: PortOpt = None) -> None:
     settings = _settings(host, port)
     _prepare(settings)
     console.print(f"Herald listening on http://{settings.host}:{settings.port}  (docs at /docs)")
-    uvicorn.run(create_app(settings, with_worker=True), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(settings, with_worker=True, settle_gc=True), host=settings.host, port=settings.port,
                 log_level="warning", access_log=False)
 
 
@@ -102,13 +102,14 @@ def api(host: HostOpt = None, port: PortOpt = None) -> None:
 
     settings = _settings(host, port)
     _warn_apart(settings, "api")
-    uvicorn.run(create_app(settings, with_worker=False), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(settings, with_worker=False, settle_gc=True), host=settings.host, port=settings.port,
                 log_level="warning", access_log=False)
 
 
 @app.command()
 def worker() -> None:
     """The dispatcher and job runner only. Run as many as you like over PostgreSQL."""
+    from herald import gcpolicy
     from herald.crypto import Keyring
     from herald.db.session import make_engine
     from herald.logs import configure_logging
@@ -125,6 +126,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, w.stop.set)
+        gcpolicy.settle()
         try:
             await w.run_forever()
         finally:

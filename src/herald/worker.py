@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,12 +29,6 @@ from herald.triggers import schedules
 from herald.triggers.models import TIMER_JOB
 from herald.triggers.sending import SendContext
 from herald.triggers.timers import TimerRunner
-
-GC_THRESHOLDS = (50_000, 20, 100)
-"""CPython's collector runs a young-generation pass every 700 net allocations by default: with the rows,
-dicts, tasks and HTTP objects each message makes, that was a pass every few messages and 13 % of a campaign
-worker's CPU (0.43 -> 0.375 CPU-ms per SMS). Few of those objects form cycles, so passes are made rarer;
-the worker's peak memory grows by ~15 MB (145 -> 160 MB in bench/campaign.py)."""
 
 
 class Worker:
@@ -71,7 +64,6 @@ class Worker:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        gc.set_threshold(*GC_THRESHOLDS)
         self._tasks = [asyncio.create_task(self.dispatcher.run(self.stop), name="dispatcher"),
                        asyncio.create_task(self.jobs.run(self.stop), name="jobs"),
                        asyncio.create_task(self.timers.run(self.stop), name="timers")]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import gc
 import logging
 import re
 import secrets
@@ -23,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 import aiohttp
 from aiohttp import web
 
+from herald import gcpolicy
 from herald.channels.sms.twilio import API_VERSION, compute_signature
 from herald.fakes.http import HttpFake
 
@@ -315,9 +315,10 @@ async def serve(host: str, port: int, account_sid: str, auth_token: str, callbac
     """Run a fake Twilio until cancelled (``herald fake twilio``).
 
     Its own process keeps every message it accepted; collecting garbage every 700 allocations (CPython's
-    default) cost ~8 % of its CPU per request under a benchmark's load, so passes are made rarer here."""
-    gc.set_threshold(50_000, 20, 100)
+    default) cost ~8 % of its CPU per request under a benchmark's load, and a full pass stalls the receipt
+    times it reports: its collector is settled as a server's is (:mod:`herald.gcpolicy`)."""
     async with FakeTwilio(host, port, account_sid, auth_token, callbacks=callbacks) as fake:
+        gcpolicy.settle()
         print(
             f"Fake Twilio on {fake.base_url} (account_sid={account_sid}, auth_token={auth_token}); admin: "
             f"GET {fake.base_url}/_fake/messages, GET /_fake/stats, POST /_fake/fail, POST /_fake/reset",

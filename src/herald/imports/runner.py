@@ -19,7 +19,7 @@ import structlog
 from sqlalchemy import Row, Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from herald import errors
+from herald import errors, gcpolicy
 from herald.auth.models import Workspace
 from herald.contacts import bulk, fields, normalize
 from herald.db.session import write_lock
@@ -126,6 +126,7 @@ async def _spool(engine: AsyncEngine, import_id: str) -> str:
 
 
 _spared = 0
+_settled = False
 _threshold = gc.get_threshold()
 # Allocations between young-generation collections while imports run (Python's default is 700). The freezes
 # every few hundred rows reset the count, so collections then hardly ever run: with the default, a 200,000-row
@@ -144,8 +145,9 @@ def _collector_spared() -> Iterator[None]:
     the main thread. Frozen objects are still freed when nothing refers to them (rows are); only reference
     cycles among them (475 objects over a 200,000-row import, from SQLAlchemy's sessions) wait for the
     collector, which gets them back when the last running import ends, and the usual threshold returns."""
-    global _spared, _threshold
+    global _spared, _threshold, _settled
     if not _spared:
+        _settled = gc.get_freeze_count() > 0  # a server froze its start-up (herald.gcpolicy)
         gc.freeze()
         _threshold = gc.get_threshold()
         gc.set_threshold(max(_threshold[0], IMPORT_GC_THRESHOLD), *_threshold[1:])
@@ -157,6 +159,8 @@ def _collector_spared() -> Iterator[None]:
         if not _spared:
             gc.set_threshold(*_threshold)
             gc.unfreeze()
+            if _settled:  # collect the import's cycles once, and freeze the server's long-lived objects again
+                gcpolicy.refreeze()
 
 
 def _chunks(path: str) -> Iterator[bytes]:
