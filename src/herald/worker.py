@@ -80,6 +80,7 @@ class Worker:
     async def shutdown(self) -> None:
         self.stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.dispatcher.release_orphans()
         await self.providers.close()
 
     async def run_forever(self) -> None:
@@ -87,4 +88,5 @@ class Worker:
         try:
             await asyncio.gather(*self._tasks)
         finally:
+            await self.dispatcher.release_orphans()
             await self.providers.close()

@@ -150,3 +150,36 @@ async def test_a_rolled_back_savepoint_voids_the_handoff_and_requeues_the_rest(h
     for message_id in (kept["id"], later["id"]):
         row = rows[message_id]
         assert (row.state, row.lease_token, row.lease_until, row.attempts) == ("queued", None, None, 0)
+
+
+async def test_a_handoff_committed_after_the_dispatcher_stopped_is_queued_again_at_shutdown(
+        herald_with_worker: Running) -> None:
+    """A timer batch that commits during shutdown hands its alerts to a dispatcher that no longer sends:
+    they go back to the queue when the worker has stopped, for another process to send now, not after their
+    lease (a minute late, at every restart)."""
+    client = await herald_with_worker.authed()
+    await file_provider(client)
+    state, worker = herald_with_worker.app.state.herald, herald_with_worker.app.state.worker
+    offered = worker.dispatcher.offer()
+    assert offered is not None
+    req = MessageCreate(channel="sms", to="+14155550100", body="Card used at ATM 7")
+    async with unit_of_work(state.sessions) as session:
+        handoff.offer(session.sync_session, offered)
+        workspace = (await session.execute(select(Workspace).limit(1))).scalar_one()
+        planned = await messages.queue(session, workspace, req, source="trigger", renderer=state.renderer,
+                                       sms_max_segments=10, actor="test", links=None, source_id=None)
+    assert len(offered.taken) == 1
+    worker.stop.set()  # shutting down: the dispatcher stops first, the timer batch commits after
+    await wait_for(lambda: _stopped(worker))
+    worker.dispatcher.adopt(offered)
+    async with state.engine.connect() as conn:
+        row = (await conn.execute(select(MESSAGES).where(MESSAGES.c.id == planned["id"]))).one()
+    assert (row.state, row.lease_token) == ("sending", offered.token)  # not sent from memory
+    await worker.shutdown()
+    async with state.engine.connect() as conn:
+        row = (await conn.execute(select(MESSAGES).where(MESSAGES.c.id == planned["id"]))).one()
+    assert (row.state, row.lease_token, row.lease_until, row.attempts) == ("queued", None, None, 0)
+
+
+async def _stopped(worker: Any) -> bool:
+    return not worker.dispatcher._running

@@ -25,7 +25,7 @@ from herald.db.session import write_lock
 from herald.messages.models import MESSAGES, SENDING
 from herald.metrics import Metrics
 from herald.pipeline import outcomes, policy
-from herald.pipeline.handoff import Handoff
+from herald.pipeline.handoff import Handoff, requeue
 from herald.pipeline.optouts import RecentOptOuts
 from herald.pipeline.outcomes import Outcome
 from herald.providers.runtime import LiveProvider, ProviderCache
@@ -97,6 +97,7 @@ class Dispatcher:
         self._pending: list[Outcome] = []
         self._pending_ready = asyncio.Event()
         self._running = False
+        self._orphans: list[str] = []
         # SQLite has one writer at a time and its busy handler sleeps in coarse steps (up to 100 ms), so
         # this process's own claims and flushes queue here instead of colliding inside SQLite.
         self._write_lock = write_lock(engine)
@@ -173,11 +174,26 @@ class Dispatcher:
         """Send the messages a committed transaction handed over, as if this dispatcher had claimed them."""
         if handoff is None or handoff.void:
             return
-        if not self._running:  # stopped since the offer: the leases expire and recovery puts them back
-            log.warning("dispatch.handoff_after_stop", count=len(handoff.taken))
+        if not self._running:  # stopped since the offer: nothing would record outcomes; see release_orphans
+            if handoff.taken:
+                self._orphans.append(handoff.token)
             return
         for row in handoff.rows():
             self._start(self._deliver(row, handoff.contents[row.id], handoff.token))
+
+    async def release_orphans(self) -> None:
+        """Once everything that plans messages in this process has stopped: put back in the queue what was
+        handed over after this dispatcher stopped, for another process to send now rather than after the
+        lease (a minute of delay for an alert, at every restart)."""
+        orphans, self._orphans = self._orphans, []
+        if not orphans:
+            return
+        try:
+            async with self._write_lock, self.engine.begin() as conn:
+                await conn.run_sync(requeue, orphans)
+            log.info("dispatch.handoff_requeued", handoffs=len(orphans))
+        except Exception:  # their leases still expire, and recovery puts them back then
+            log.exception("dispatch.handoff_requeue_failed", handoffs=len(orphans))
 
     def _start(self, delivery: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(delivery)

@@ -14,16 +14,19 @@ send-time policy check is not repeated: it ran in the very transaction that plan
 
 Only what a rollback cannot take back is handed over: if any part of the transaction rolls back (a savepoint
 of a timer retried on its own, say), the handoff is void and, just before the commit, the messages it took go
-back to ``queued`` for an ordinary claim."""
+back to ``queued`` for an ordinary claim. So do the messages of a handoff committed after its dispatcher
+stopped (a timer batch finishing during shutdown), when the worker shuts down: not after their lease."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from herald.messages.models import MESSAGES, QUEUED, SENDING
@@ -117,11 +120,16 @@ def release_if_void(session: Session) -> None:
     handoff: Handoff | None = session.info.get(_KEY)
     if handoff is None or not handoff.void or not handoff.taken:
         return
+    requeue(session.connection(), [handoff.token])
+    handoff.left += len(handoff.taken)
+    handoff.taken.clear()
+
+
+def requeue(conn: Connection, tokens: Sequence[str]) -> None:
+    """Put the messages handed over under ``tokens`` that are still unsent back in the queue, as if never
+    claimed, and announce them to other processes' workers."""
     c = MESSAGES.c
-    conn = session.connection()
-    conn.execute(update(MESSAGES).where(c.lease_token == handoff.token, c.state == SENDING)
+    conn.execute(update(MESSAGES).where(c.lease_token.in_(tokens), c.state == SENDING)
                  .values(state=QUEUED, lease_token=None, lease_until=None, attempts=c.attempts - 1))
     if conn.dialect.name == "postgresql":  # they were inserted leased, which notified no one (migration 0012)
         conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": QUEUE_CHANNEL})
-    handoff.left += len(handoff.taken)
-    handoff.taken.clear()
