@@ -8,6 +8,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import text
 
 from herald import errors
+from herald.db.session import reading
 from herald.deps import StateDep
 
 router = APIRouter(tags=["operations"])
@@ -21,7 +22,7 @@ async def health() -> dict[str, str]:
 @router.get("/ready", summary="The process can reach its database")
 async def ready(state: StateDep) -> dict[str, str]:
     try:
-        async with state.engine.connect() as conn:
+        async with reading(state.engine) as conn:  # on SQLite, never behind the write lock
             await conn.execute(text("SELECT 1"))
     except Exception as exc:
         raise errors.Unavailable(f"The database is not reachable: {type(exc).__name__}",
@@ -31,7 +32,7 @@ async def ready(state: StateDep) -> dict[str, str]:
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(state: StateDep) -> Response:
-    async with state.engine.connect() as conn:
+    async with reading(state.engine) as conn:
         body = await state.metrics.scrape(conn, datetime.now(UTC))
         await conn.rollback()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

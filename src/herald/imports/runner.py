@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from herald import errors, gcpolicy
 from herald.auth.models import Workspace
 from herald.contacts import bulk, fields, normalize
-from herald.db.session import write_lock
+from herald.db.session import reading, write_lock
 from herald.imports import reader
 from herald.imports.models import COMPLETED, FAILED, RUNNING, Import, ImportChunk, ImportFailure
 from herald.lists.models import ContactList
@@ -113,7 +113,7 @@ async def _spool(engine: AsyncEngine, import_id: str) -> str:
     """Copy the stored chunks to a local temporary file, one chunk in memory at a time."""
     fd, path = tempfile.mkstemp(prefix="herald-import-", suffix=".csv")
     with os.fdopen(fd, "wb") as out:
-        async with engine.connect() as conn:
+        async with reading(engine) as conn:
             seq = 0
             while True:
                 data = await conn.scalar(select(ImportChunk.data).where(ImportChunk.import_id == import_id,

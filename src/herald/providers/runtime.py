@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from herald.channels import registry
 from herald.channels.base import Provider, ProviderContext
 from herald.crypto import Keyring
+from herald.db.session import reading
 from herald.providers.models import Provider as ProviderRow
 from herald.queue.ratelimit import TokenBucket
 
@@ -63,7 +64,9 @@ class ProviderCache:
         async with self._lock:
             if time.monotonic() - self._loaded_at < 0.05:
                 return
-            async with self._engine.connect() as conn:
+            # A reader: on SQLite a plain connection would begin IMMEDIATE and wait for the write lock (for
+            # whatever a group commit or an outcome write holds it), and every send waits for this refresh.
+            async with reading(self._engine) as conn:
                 rows = (await conn.execute(select(ProviderRow))).all()
                 await conn.rollback()
             seen = set()
