@@ -1,16 +1,18 @@
 """On PostgreSQL, workers in other processes hear of new messages at once: every statement that inserts
-messages sends NOTIFY herald_queue in its transaction (a trigger, migration 0011), whichever path planned them,
-and only when that transaction commits."""
+messages a worker can claim sends NOTIFY herald_queue in its transaction (a trigger, migrations 0011 and
+0012), whichever path planned them, and only when that transaction commits."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herald.db.session import make_engine, make_sessionmaker, unit_of_work
 from herald.messages import service as messages
@@ -30,83 +32,74 @@ def _row(message_id: str, state: str = "queued") -> dict[str, object]:
             "attempts": 0, "created_at": now, "updated_at": now, "meta": {}}
 
 
-async def test_inserted_messages_wake_listeners_when_their_transaction_commits(pg_url: str) -> None:
-    woken: list[int] = []
-    stop = asyncio.Event()
-    listener = asyncio.create_task(notify.listen(pg_url, lambda: woken.append(1), stop))
+@dataclass
+class _Listening:
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    woken: list[int] = field(default_factory=list)
+
+    async def heard(self) -> None:
+        await wait_for(lambda: _async(bool(self.woken)), timeout=5)
+
+
+@pytest.fixture
+async def listening(pg_url: str) -> AsyncIterator[_Listening]:
+    """A worker's listener, listening, and an engine to write with."""
     engine = make_engine(pg_url, pool_size=1)
-    sessions = make_sessionmaker(engine)
+    here = _Listening(engine, make_sessionmaker(engine))
+    stop = asyncio.Event()
+    listener = asyncio.create_task(notify.listen(pg_url, lambda: here.woken.append(1), stop))
     try:
-        await wait_for(lambda: _async(bool(woken)))  # listening (it wakes once when it connects)
-        woken.clear()
-        with pytest.raises(RuntimeError):  # a rolled-back insert announces nothing
-            await _insert_then_fail(sessions)
-        async with unit_of_work(sessions) as session:
-            await messages.bulk_enqueue(session, [_row("msg_n1"), _row("msg_n2")])
-            await messages.bulk_enqueue(session, [_row("msg_n3")])
-            await asyncio.sleep(0.3)
-            assert woken == [], "nothing is announced before the commit"
-        await wait_for(lambda: _async(bool(woken)), timeout=5)
-        await asyncio.sleep(0.3)
-        assert woken == [1], "one wake-up per transaction, however many statements inserted messages"
+        await here.heard()  # listening (it wakes once when it connects)
+        here.woken.clear()
+        yield here
     finally:
         stop.set()
         await listener
         await engine.dispose()
 
 
-async def test_messages_no_worker_can_claim_wake_no_one(pg_url: str) -> None:
+async def test_inserted_messages_wake_listeners_when_their_transaction_commits(listening: _Listening) -> None:
+    with pytest.raises(RuntimeError):  # a rolled-back insert announces nothing
+        await _insert_then_fail(listening.sessions)
+    async with unit_of_work(listening.sessions) as session:
+        await messages.bulk_enqueue(session, [_row("msg_n1"), _row("msg_n2")])
+        await messages.bulk_enqueue(session, [_row("msg_n3")])
+        await asyncio.sleep(0.3)
+        assert listening.woken == [], "nothing is announced before the commit"
+    await listening.heard()
+    await asyncio.sleep(0.3)
+    assert listening.woken == [1], "one wake-up per transaction, however many statements inserted messages"
+
+
+async def test_messages_no_worker_can_claim_wake_no_one(listening: _Listening) -> None:
     """Messages inserted already leased (handed to the planning process's dispatcher) or settled (refused by
     policy) wake no worker: each wake-up costs every listening worker an empty claim."""
-    woken: list[int] = []
-    stop = asyncio.Event()
-    listener = asyncio.create_task(notify.listen(pg_url, lambda: woken.append(1), stop))
-    engine = make_engine(pg_url, pool_size=1)
-    sessions = make_sessionmaker(engine)
-    try:
-        await wait_for(lambda: _async(bool(woken)))
-        woken.clear()
-        async with unit_of_work(sessions) as session:
-            await messages.bulk_enqueue(session, [_row("msg_s1", "sending"), _row("msg_s2", "skipped")])
-        await asyncio.sleep(0.5)
-        assert woken == []
-        async with unit_of_work(sessions) as session:  # one claimable row among them is enough
-            await messages.bulk_enqueue(session, [_row("msg_s3", "sending"), _row("msg_s4", "retrying")])
-        await wait_for(lambda: _async(bool(woken)), timeout=5)
-    finally:
-        stop.set()
-        await listener
-        await engine.dispose()
+    async with unit_of_work(listening.sessions) as session:
+        await messages.bulk_enqueue(session, [_row("msg_s1", "sending"), _row("msg_s2", "skipped")])
+    await asyncio.sleep(0.5)
+    assert listening.woken == []
+    async with unit_of_work(listening.sessions) as session:  # one claimable row among them is enough
+        await messages.bulk_enqueue(session, [_row("msg_s3", "sending"), _row("msg_s4", "retrying")])
+    await listening.heard()
 
 
-async def test_a_void_handoff_put_back_in_the_queue_wakes_the_workers(pg_url: str) -> None:
+async def test_a_void_handoff_put_back_in_the_queue_wakes_the_workers(listening: _Listening) -> None:
     """Handed-off messages were inserted leased, which notified no one: when part of their transaction rolls
     back and they go back to the queue instead, the commit must announce them."""
-    woken: list[int] = []
-    stop = asyncio.Event()
-    listener = asyncio.create_task(notify.listen(pg_url, lambda: woken.append(1), stop))
-    engine = make_engine(pg_url, pool_size=1)
-    sessions = make_sessionmaker(engine)
     offered = Handoff(token="t" * 32, room=10, lease_seconds=30)
-    try:
-        await wait_for(lambda: _async(bool(woken)))
-        woken.clear()
-        async with unit_of_work(sessions) as session:
-            handoff.offer(session.sync_session, offered)
-            row = {**_row("msg_h1", "sending"), "lease_token": offered.token, "attempts": 1}
-            await messages.bulk_enqueue(session, [row])
-            offered.taken.append(row)
-            with contextlib.suppress(RuntimeError):
-                async with session.begin_nested():
-                    raise RuntimeError("a timer of the batch failed")
-        assert offered.void
-        await wait_for(lambda: _async(bool(woken)), timeout=5)
-        async with engine.connect() as conn:
-            assert (await conn.execute(select(MESSAGES.c.state))).scalars().all() == ["queued"]
-    finally:
-        stop.set()
-        await listener
-        await engine.dispose()
+    async with unit_of_work(listening.sessions) as session:
+        handoff.offer(session.sync_session, offered)
+        row = {**_row("msg_h1", "sending"), "lease_token": offered.token, "attempts": 1}
+        await messages.bulk_enqueue(session, [row])
+        offered.taken.append(row)
+        with contextlib.suppress(RuntimeError):
+            async with session.begin_nested():
+                raise RuntimeError("a timer of the batch failed")
+    assert offered.void
+    await listening.heard()
+    async with listening.engine.connect() as conn:
+        assert (await conn.execute(select(MESSAGES.c.state))).scalars().all() == ["queued"]
 
 
 async def _insert_then_fail(sessions: async_sessionmaker[AsyncSession]) -> None:
