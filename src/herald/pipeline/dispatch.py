@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -306,7 +306,7 @@ class Dispatcher:
     async def _flush(self, batch: list[Outcome]) -> None:
         for attempt_no in range(1, 100):
             try:
-                async with self._write_lock, self.engine.begin() as conn:
+                async with self._write_lock, self._outcome_connection() as conn:
                     await outcomes.write(conn, batch)
                 return
             except Exception:
@@ -314,6 +314,18 @@ class Dispatcher:
                 # trying; if we never manage, recovery re-sends them after the lease expires.
                 log.exception("dispatch.flush_failed", attempt=attempt_no, size=len(batch))
                 await asyncio.sleep(min(5.0, 0.1 * attempt_no))
+
+    @contextlib.asynccontextmanager
+    async def _outcome_connection(self) -> AsyncIterator[AsyncConnection]:
+        """Where a batch of outcomes is written. On PostgreSQL that is one statement, atomic on its own, so
+        it runs without BEGIN and COMMIT (two of its three round trips); SQLite writes several statements, in
+        a transaction."""
+        if self.engine.dialect.name != "postgresql":
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def _recover_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

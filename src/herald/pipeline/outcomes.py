@@ -166,8 +166,9 @@ _owned_event = insert(_events).from_select(
 
 
 async def write(conn: AsyncConnection, batch: list[Outcome]) -> None:
-    """Record a batch of outcomes in the caller's transaction. A worker that lost a lease changes nothing
-    but the attempt row: the provider call did happen."""
+    """Record a batch of outcomes: on SQLite in the caller's transaction, on PostgreSQL in one statement,
+    atomic on its own (the dispatcher runs it without a transaction). A worker that lost a lease changes
+    nothing but the attempt row: the provider call did happen."""
     if conn.dialect.name == "postgresql":
         await _write_pg(conn, batch)
         return
