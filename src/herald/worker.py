@@ -80,13 +80,16 @@ class Worker:
     async def shutdown(self) -> None:
         self.stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.dispatcher.release_orphans()
-        await self.providers.close()
+        await self._close()
 
     async def run_forever(self) -> None:
         self.start()
         try:
             await asyncio.gather(*self._tasks)
         finally:
-            await self.dispatcher.release_orphans()
-            await self.providers.close()
+            await self._close()
+
+    async def _close(self) -> None:
+        """Once every task has stopped: hand back what was handed over too late, then close the providers."""
+        await self.dispatcher.release_orphans()
+        await self.providers.close()

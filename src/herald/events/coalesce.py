@@ -111,7 +111,7 @@ class Coalescer:
             outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False)
         state.adopt(offered)
         # Other processes' workers hear of its messages by NOTIFY (herald.queue.notify).
-        if ingest.moved(outs) and (offered is None or not offered.complete):
+        if ingest.moved(outs) and handoff.left_queued(offered):
             state.wake_dispatcher()
         return outs
 

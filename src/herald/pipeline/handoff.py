@@ -58,6 +58,12 @@ class Handoff:
         return not self.void and not self.left
 
 
+def left_queued(handoff: Handoff | None) -> bool:
+    """Whether a committed transaction left queued messages for an ordinary claim (it had no handoff, or the
+    handoff did not take them all): then the dispatcher must be woken."""
+    return handoff is None or not handoff.complete
+
+
 def offer(session: Session, handoff: Handoff | None) -> None:
     """Let the messages this session plans be handed over (nothing happens for ``None``)."""
     if handoff is not None:

@@ -74,7 +74,7 @@ class TimerRunner:
             taken, offered = await self._batch(now, careful=True)
         if self.dispatcher is not None:
             self.dispatcher.adopt(offered)
-        if taken and self.on_sent is not None and (offered is None or not offered.complete):
+        if taken and self.on_sent is not None and handoff.left_queued(offered):
             self.on_sent()
         return taken
 
