@@ -208,13 +208,28 @@ async def end_to_end(session: aiohttp.ClientSession, mon: Monitor, fake: str, ra
     _, waited = await drain(session, fake, before + len(tasks), patience=10)
     async with session.get(fake + "/_fake/messages") as resp:
         received = {m.group(1): msg["received_at"] for msg in await resp.json() if (m := E2E_ATM.search(msg["body"]))}
-    ordered = sorted(received[k] - t for k, t in sent_at.items() if k in received)
+    latencies = [(t, received[k] - t) for k, t in sent_at.items() if k in received]
+    ordered = sorted(latency for _, latency in latencies)
     measured = max(0, len(tasks) - warm)
     return {"target_rate": rate, "achieved_rate": round(measured / sending, 1), "seconds": round(sending, 2),
             "warmup_seconds": warmup, "stopped_early_overloaded": len(tasks) < total, "sent": measured,
             "accepted": len(sent_at), "received": len(ordered), "lost": len(sent_at) - len(ordered),
             "extra_wait_for_stragglers_s": waited, "p50_ms": pct(ordered, 0.5), "p99_ms": pct(ordered, 0.99),
-            "max_ms": pct(ordered, 1.0), "request": tally.summary(), **mon.percent(start, end)}
+            "max_ms": pct(ordered, 1.0), "max_ms_by_second": by_second(latencies), "request": tally.summary(),
+            **mon.percent(start, end)}
+
+
+def by_second(latencies: list[tuple[float, float]]) -> list[float | None]:
+    """The worst latency of the events sent in each second of the run, in ms: shows whether a bad p99 is one
+    stall (a collection, a checkpoint) or a steady queue."""
+    if not latencies:
+        return []
+    first = min(sent for sent, _ in latencies)
+    worst: dict[int, float] = {}
+    for sent, latency in latencies:
+        second = int(sent - first)
+        worst[second] = max(worst.get(second, 0.0), latency)
+    return [round(worst[s] * 1000, 1) if s in worst else None for s in range(max(worst) + 1)]
 
 
 async def setup(base: str, fake: str) -> str:

@@ -1,10 +1,11 @@
 """The bulk write path under imports and list adds, on both databases: rows written by ``insert_rows`` (COPY on
 PostgreSQL, executemany on SQLite) read back exactly as SQLAlchemy wrote them, a duplicate is SQLAlchemy's
-``IntegrityError`` (``upsert_settled`` retries on it) and leaves the transaction usable after its savepoint,
-and the batch lookup finds existing contacts by any key."""
+``IntegrityError`` and leaves the transaction usable after its savepoint, the batch lookup finds existing
+contacts by any key, and ``upsert_settled`` on PostgreSQL settles a race with a concurrent creation."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 
 import pytest
@@ -15,7 +16,7 @@ from herald.contacts import bulk
 from herald.contacts.fields import Cleaned
 from herald.contacts.models import Contact
 from herald.db.fastinsert import insert_rows
-from herald.db.session import make_engine
+from herald.db.session import make_engine, make_sessionmaker
 from herald.settings import Settings
 
 
@@ -61,5 +62,38 @@ async def test_the_batch_lookup_finds_existing_contacts_by_each_key(herald: obje
             assert again[1].status == bulk.CREATED
             count = len((await conn.execute(select(Contact.id))).all())
             assert count == 2
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_contact_created_concurrently_is_used_not_duplicated_and_the_transaction_lives_on(
+        pg_url: str) -> None:
+    """Another transaction inserts external id "race" and has not committed when this one upserts it with a
+    new one: this insert waits on the first and leaves its row out (no error, no savepoint), the next pass
+    finds the committed contact, and each result says what this request did to it."""
+    engine = make_engine(pg_url, pool_size=2)
+    sessions = make_sessionmaker(engine)
+    try:
+        async with engine.connect() as first:
+            await first.begin()
+            await insert_rows(first, bulk.CONTACTS, [contact("ct_first", "race")])
+            async with sessions() as session:
+                items = [bulk.Item(Cleaned(values={"external_id": "race", "name": "Raced"})),
+                         bulk.Item(Cleaned(values={"external_id": "fresh"}))]
+                upserting = asyncio.create_task(bulk.upsert_settled(session, "ws_default", items, key="external_id"))
+                await asyncio.sleep(0.3)
+                assert not upserting.done()  # waiting on the uncommitted "race"
+                await first.commit()
+                results = await upserting
+                assert results[0].contact_id == "ct_first"
+                assert results[0].status == bulk.UPDATED  # its name, set on the contact the other request made
+                assert results[1].status == bulk.CREATED  # made in the first pass, found again in the second
+                await session.commit()
+        async with sessions() as session:
+            rows = {c.external_id: c for c in (await session.scalars(select(Contact))).all()}
+        assert sorted(rows) == ["fresh", "race"]
+        assert rows["race"].name == "Raced"
+        assert rows["fresh"].id == results[1].contact_id
     finally:
         await engine.dispose()
