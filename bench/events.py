@@ -15,7 +15,7 @@ the SMS template `atm-alert`, ttl PT5M). After a short warm-up each, it measures
 Also Herald's CPU per phase and peak RSS (both processes together with --split). The load generator shares
 the machine's cores with Herald.
 Prints one JSON object (progress on stderr). Usage:
-  python bench/events.py [--seconds 10] [--database-url postgresql://postgres@127.0.0.1:5432/test] [--both] [--split]
+  python bench/events.py [--seconds 10] [--e2e-seconds 30] [--database-url postgresql://postgres@127.0.0.1:5432/test] [--both] [--split]
 With a PostgreSQL URL a fresh database is created on that server for the run and dropped after it; --both
 runs SQLite, then PostgreSQL (--database-url, by default the server above).
 """
@@ -285,7 +285,7 @@ async def measure(base: str, fake: str, mon: Monitor, args: argparse.Namespace) 
             single |= {"sms_received": got - before, "sms_backlog_drained_after_s": waited}
         if "e2e" in args.phases:
             log(f"end to end at {args.rate:g} events/s")
-            out["end_to_end"] = await end_to_end(s, mon, fake, args.rate, args.seconds, args.warmup)
+            out["end_to_end"] = await end_to_end(s, mon, fake, args.rate, args.e2e_seconds, args.warmup)
     return out
 
 
@@ -368,6 +368,9 @@ def main() -> None:
     parser.add_argument("--phases", default="single,batch,triggered,e2e",
                         help="which phases to run, comma-separated (default: all four)")
     parser.add_argument("--rate", type=float, default=500.0, help="end-to-end events per second")
+    parser.add_argument("--e2e-seconds", type=float, default=30.0,
+                        help="measured seconds of the end-to-end phase: long enough to take in what happens every "
+                             "few tens of seconds (a collection, the disk writing back a burst)")
     parser.add_argument("--database-url", default="", help="a PostgreSQL server URL; default: a fresh SQLite file")
     parser.add_argument("--both", action="store_true", help=f"SQLite, then PostgreSQL (default {PG_DEFAULT})")
     parser.add_argument("--split", action="store_true",
