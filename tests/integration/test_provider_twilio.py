@@ -279,7 +279,8 @@ async def test_signed_status_callbacks_verify(fake: FakeTwilio, provider: Twilio
         assert verify_signature(fake.auth_token, called_url, tampered, signature) is False
     receipts = [parse_status_callback(form) for _, form, _ in calls]
     assert [r.state if r else None for r in receipts] == ["sent", "delivered"]
-    assert fake.stats() == {"requests": 1, "accepted": 1, "callbacks_sent": 2, "callback_failures": 0}
+    assert fake.stats() == {"requests": 1, "peak_in_flight": 1, "accepted": 1, "callbacks_sent": 2,
+                            "callback_failures": 0}
 
 
 async def test_undeliverable_number_gets_30003(fake: FakeTwilio, provider: TwilioProvider, receiver: Any):
@@ -417,7 +418,8 @@ async def test_fake_runs_on_a_thread_and_obeys_admin_http():
             assert [m["sid"] for m in listed] == [sent.provider_message_id]
             async with http.get("/_fake/stats") as resp:
                 stats = await resp.json()
-            assert stats == {"requests": 2, "accepted": 1, "callbacks_sent": 0, "callback_failures": 0}
+            assert stats == {"requests": 2, "peak_in_flight": 1, "accepted": 1, "callbacks_sent": 0,
+                             "callback_failures": 0}
             async with http.post("/_fake/reset") as resp:
                 assert resp.status == 200
             assert fake.messages == []

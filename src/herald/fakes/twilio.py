@@ -64,6 +64,8 @@ class FakeTwilio(HttpFake):
         self.api_keys = dict(api_keys or {})
         self.messages: list[dict[str, Any]] = []
         self.request_count = 0
+        self.in_flight = self.peak_in_flight = 0
+        """Message requests being answered now, and the most at once (a client's concurrency, seen from here)."""
         self.callbacks_sent = 0
         self.callback_failures = 0
         self.undeliverable: set[str] = set()
@@ -87,11 +89,12 @@ class FakeTwilio(HttpFake):
         self.messages.clear()
         self._by_sid.clear()
         self._failures.clear()
-        self.request_count = self.callbacks_sent = self.callback_failures = 0
+        self.request_count = self.callbacks_sent = self.callback_failures = self.peak_in_flight = 0
 
     def stats(self) -> dict[str, int]:
         return {
             "requests": self.request_count,
+            "peak_in_flight": self.peak_in_flight,
             "accepted": len(self.messages),
             "callbacks_sent": self.callbacks_sent,
             "callback_failures": self.callback_failures,
@@ -168,6 +171,14 @@ class FakeTwilio(HttpFake):
 
     async def _create(self, request: web.Request) -> web.StreamResponse:
         self.request_count += 1
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         failure = self._next_failure()
         if failure is not None:

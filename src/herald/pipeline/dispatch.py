@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -93,6 +94,8 @@ class Dispatcher:
         self.wakeup = asyncio.Event()
         self.opted_out = RecentOptOuts()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._backlog: deque[Coroutine[Any, Any, None]] = deque()
+        """Deliveries handed over (:meth:`adopt`) while every slot was taken: started as slots free up."""
         self._slot_free = asyncio.Event()
         self._pending: list[Outcome] = []
         self._pending_ready = asyncio.Event()
@@ -109,9 +112,10 @@ class Dispatcher:
         self._running = True
         try:
             while not stop.is_set():
-                free = self.concurrency - len(self._inflight)
-                want = min(free, self.batch)
-                if want < min(self.batch, self.concurrency) // 4 and self._inflight:
+                want = min(self._free(), self.batch)
+                # No slot free (a concurrency under 4 rounds the quarter down to none), or too few to be
+                # worth a claim yet: wait for sends to finish.
+                if want <= 0 or (want < min(self.batch, self.concurrency) // 4 and self._inflight):
                     self._slot_free.clear()
                     await _wait_any(stop, self._slot_free, timeout=self.poll_interval)
                     continue
@@ -123,7 +127,7 @@ class Dispatcher:
                     await _wait_any(stop, self.wakeup, timeout=self.poll_interval)
         finally:
             self._running = False
-            if self._inflight:
+            while self._inflight:  # finishing ones start the backlog's
                 await asyncio.gather(*self._inflight, return_exceptions=True)
             stop.set()
             await flusher
@@ -164,8 +168,11 @@ class Dispatcher:
 
     # -- messages planned in this process (herald.pipeline.handoff) -------------------------------------
     def offer(self) -> Handoff | None:
-        """A handoff for a transaction about to plan messages, while this dispatcher runs and has room."""
-        room = min(self.batch, self.concurrency - len(self._inflight))
+        """A handoff for a transaction about to plan messages, while this dispatcher runs and has room. The
+        room is what is free now; transactions offered at once may together take more (each API send has its
+        own), and what finds no free slot when adopted waits in the backlog: never more than
+        ``concurrency`` sends at a time."""
+        room = min(self.batch, self._free())
         if not self._running or room <= 0:
             return None
         return Handoff(token=claims.new_token(), room=room, lease_seconds=self.lease_seconds)
@@ -195,13 +202,21 @@ class Dispatcher:
         except Exception:  # their leases still expire, and recovery puts them back then
             log.exception("dispatch.handoff_requeue_failed", handoffs=len(orphans))
 
+    def _free(self) -> int:
+        return self.concurrency - len(self._inflight) - len(self._backlog)
+
     def _start(self, delivery: Coroutine[Any, Any, None]) -> None:
+        if len(self._inflight) >= self.concurrency:
+            self._backlog.append(delivery)
+            return
         task = asyncio.create_task(delivery)
         self._inflight.add(task)
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
+        if self._backlog:
+            self._start(self._backlog.popleft())
         self._slot_free.set()
         if not task.cancelled() and task.exception():
             log.error("dispatch.task_crashed", error=repr(task.exception()))
