@@ -15,7 +15,8 @@ the SMS template `atm-alert`, ttl PT5M). After a short warm-up each, it measures
 Also Herald's CPU per phase and peak RSS (both processes together with --split). The load generator shares
 the machine's cores with Herald.
 Prints one JSON object (progress on stderr). Usage:
-  python bench/events.py [--seconds 10] [--e2e-seconds 30] [--database-url postgresql://postgres@127.0.0.1:5432/test] [--both] [--split]
+  python bench/events.py [--seconds 10] [--e2e-seconds 30] [--both] [--split]
+      [--database-url postgresql://postgres@127.0.0.1:5432/test]
 With a PostgreSQL URL a fresh database is created on that server for the run and dropped after it; --both
 runs SQLite, then PostgreSQL (--database-url, by default the server above).
 """

@@ -20,7 +20,8 @@ from herald.messages.models import MESSAGES
 from herald.pipeline import handoff
 from herald.pipeline.handoff import Handoff
 from herald.queue import notify
-from tests.conftest import wait_for
+from tests.conftest import Running, wait_for
+from tests.integration.trigger_setup import file_provider
 
 pytestmark = pytest.mark.postgres
 
@@ -40,6 +41,12 @@ class _Listening:
 
     async def heard(self) -> None:
         await wait_for(lambda: _async(bool(self.woken)), timeout=5)
+
+
+@pytest.fixture
+def db_url(pg_url: str) -> str:
+    """The in-process app (``herald_with_worker``) on the database the listener listens to."""
+    return pg_url
 
 
 @pytest.fixture
@@ -100,6 +107,24 @@ async def test_a_void_handoff_put_back_in_the_queue_wakes_the_workers(listening:
     await listening.heard()
     async with listening.engine.connect() as conn:
         assert (await conn.execute(select(MESSAGES.c.state))).scalars().all() == ["queued"]
+
+
+async def test_a_message_sent_through_the_api_in_serve_wakes_no_one(herald_with_worker: Running,
+                                                                   listening: _Listening) -> None:
+    """``POST /v1/messages`` in ``herald serve`` inserts the message already leased to its own dispatcher:
+    announcing it would only wake that dispatcher (and every other worker) into a claim that finds nothing."""
+    client = await herald_with_worker.authed()
+    await file_provider(client)
+    sent = await client.post("/v1/messages", json={"channel": "sms", "to": "+14155550100", "body": "Code 123456"})
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["state"] == "queued"  # as accepted
+
+    async def delivered() -> bool:
+        return (await client.get(f"/v1/messages/{sent.json()['id']}")).json()["state"] == "delivered"
+
+    await wait_for(delivered)
+    await asyncio.sleep(0.3)
+    assert listening.woken == []
 
 
 async def _insert_then_fail(sessions: async_sessionmaker[AsyncSession]) -> None:

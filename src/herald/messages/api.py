@@ -83,16 +83,22 @@ async def create_message(
                          headers={"Location": f"/v1/messages/{exc.message_id}"}, message_id=exc.message_id)
         reservation.store(422, json.loads(bytes(failed.body)))
         return failed
-    await session.flush()
     location = {"Location": f"/v1/messages/{message.id}"}
-    events, _ = await service.history(session, message.id)
-    body = _json(to_out(message, events=events, attempts=[]))
+    # The answer shows the message as accepted (its one timeline step), built before it is written: no
+    # read-back of what this request itself planned.
+    accepted = MessageEvent(message_id=message.id, state=message.state, at=message.created_at,
+                            detail=message.explanation)
+    body = _json(to_out(message, events=[accepted], attempts=[]))
     reservation.store(202, body)
-    stored = await session.get(MessageContent, message.id)  # in the session since the flush: no query
-    if stored is not None and handoff.take_created(session.sync_session, message, stored.content):
+    # Taken before the insert: it is written already leased to this process's dispatcher, so no UPDATE
+    # follows and no NOTIFY wakes the dispatcher into a claim that would find nothing.
+    content = next((o.content for o in session.new if isinstance(o, MessageContent) and o.message_id == message.id),
+                   None)
+    if content is not None and handoff.take_created(session.sync_session, message, content):
         request.state.after_commit = functools.partial(state.adopt, offered)
     else:
         request.state.after_commit = state.wake_dispatcher
+    await session.flush()
     return JSONResponse(body, status_code=202, headers=location)
 
 

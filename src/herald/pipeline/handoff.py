@@ -90,8 +90,8 @@ def take(session: Session, messages: list[dict[str, Any]], contents: list[dict[s
 
 
 def take_created(session: Session, message: Any, content: dict[str, Any]) -> bool:
-    """The same for one message made as an ORM object (``POST /v1/messages``), after its flush: its claim is
-    written with the commit. Answers whether it was taken."""
+    """The same for one message made as an ORM object (``POST /v1/messages``), before its flush: it is
+    inserted leased. Answers whether it was taken."""
     handoff: Handoff | None = session.info.get(_KEY)
     now = datetime.now(UTC)
     if handoff is None or not _can_take(handoff, message.state, message.due_at, now):
