@@ -138,19 +138,17 @@ async def upsert_settled(session: AsyncSession, workspace_id: str, items: Sequen
     conn = await session.connection()
     if conn.dialect.name != "postgresql":
         return await upsert(conn, workspace_id, items, key=key, source=source)
-    earlier: dict[str, str] = {}  # what an earlier pass did to each contact it wrote
+    done: dict[str, str] = {}  # what this request did to each contact, over its passes
     for _ in range(3):
         plan = await _plan(conn, workspace_id, items, key=key, source=source)
         await _update(conn, plan)
         made = await _create(conn, list(plan.creates.values())) if plan.creates else set()
-        if len(made) == len(plan.creates):
-            for result in plan.results:  # a contact this request wrote in an earlier pass keeps that status
-                result.status = max(result.status, earlier.get(result.contact_id, UNCHANGED), key=_RANK.index)
-            return plan.results
-        for result in plan.results:
+        for result in plan.results:  # a contact created in an earlier pass is found, unchanged, in the next
             if result.status != CREATED or result.contact_id in made:
-                earlier[result.contact_id] = max(result.status, earlier.get(result.contact_id, UNCHANGED),
-                                                 key=_RANK.index)
+                result.status = done[result.contact_id] = max(
+                    result.status, done.get(result.contact_id, UNCHANGED), key=_RANK.index)
+        if len(made) == len(plan.creates):
+            return plan.results
     raise errors.Conflict("Other requests keep writing these contacts; retry.", code="contact_busy")
 
 
@@ -167,9 +165,7 @@ async def _create(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]
 
 @cache
 def _create_sql(dialect: Dialect) -> str:
-    names = ", ".join(_CREATES)
-    return (f"INSERT INTO contacts ({names}) SELECT {names} "  # noqa: S608 - constant names
-            f"FROM {jsondoc.recordset(CONTACTS, _CREATES, dialect)} ON CONFLICT DO NOTHING RETURNING id")
+    return f"{jsondoc.insert(CONTACTS, _CREATES, dialect)} ON CONFLICT DO NOTHING RETURNING id"
 
 
 async def _existing(conn: AsyncConnection, workspace_id: str, key: str, wanted: set[str]) -> dict[str, dict[str, Any]]:

@@ -32,6 +32,13 @@ def _iso(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+def insert(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
+    """``INSERT INTO table (columns) SELECT columns FROM`` the document's rows (:func:`recordset`); the
+    caller adds what follows (``ON CONFLICT``, ``RETURNING``)."""
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    return f"INSERT INTO {table.name} ({quoted}) SELECT {quoted} FROM {recordset(table, columns, dialect)}"  # noqa: S608
+
+
 def recordset(table: Table, columns: Sequence[str], dialect: Dialect) -> str:
     """``json_to_recordset(%s::json) AS t(...)`` typed as ``table``'s ``columns``."""
     typed = ", ".join(f'"{c}" {table.c[c].type.compile(dialect=dialect)}' for c in columns)

@@ -57,11 +57,7 @@ def _statement(spec: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect) 
     execution per row). Data-modifying WITH parts all run; foreign keys are checked at the statement's end,
     after the messages are in. The timeline rows get their ids in the order they were queued."""
     tables = {table.name: table for table in _ORDER}
-    parts = []
-    for name, columns in spec:
-        quoted = ", ".join(f'"{c}"' for c in columns)
-        parts.append(f"INSERT INTO {name} ({quoted}) SELECT {quoted} "  # noqa: S608 - names from the tables
-                     f"FROM {jsondoc.recordset(tables[name], columns, dialect)}")
+    parts = [jsondoc.insert(tables[name], columns, dialect) for name, columns in spec]
     *before, last = parts
     return "".join(f"{'WITH' if i == 0 else ','} w{i} AS ({part}) " for i, part in enumerate(before)) + last
 
