@@ -12,6 +12,7 @@ Usage: python bench/import.py [--rows 1000000] [--database-url URL ...] [--sqlit
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import random
@@ -48,6 +49,7 @@ async def run_one(url: str, path: Path) -> dict[str, Any]:
 
     from herald.bootstrap import first_start
     from herald.crypto import Keyring
+    from herald.db import planner_stats
     from herald.db.session import make_engine
     from herald.imports import runner
     from herald.imports import service as imports
@@ -74,6 +76,8 @@ async def run_one(url: str, path: Path) -> dict[str, Any]:
     jobs = JobRunner(engine, long_handlers={imports.JOB_KIND: runner.run}, lease_seconds=600)
     server_cpu = await _server_cpu(engine) if engine.dialect.name == "postgresql" else 0.0
     clock, cpu, main_cpu = time.perf_counter(), time.process_time(), time.thread_time()
+    stop = asyncio.Event()
+    keeper = asyncio.create_task(planner_stats.keep(engine, stop))  # as `herald import` and workers do
     while True:
         await jobs.run_once()
         async with AsyncSession(engine) as session:
@@ -82,6 +86,8 @@ async def run_one(url: str, path: Path) -> dict[str, Any]:
         if done.state in ("completed", "failed"):
             break
     seconds = time.perf_counter() - clock
+    stop.set()
+    await keeper
     cpu, main_cpu = time.process_time() - cpu, time.thread_time() - main_cpu
     server = await _server_cpu(engine) - server_cpu if engine.dialect.name == "postgresql" else None
     await engine.dispose()

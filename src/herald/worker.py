@@ -12,6 +12,7 @@ from herald.campaigns.delivery import CampaignDelivery
 from herald.campaigns.models import JOB_KIND as CAMPAIGN_JOB
 from herald.channels.base import ProviderContext
 from herald.crypto import Keyring
+from herald.db import planner_stats
 from herald.db.session import make_sessionmaker
 from herald.imports import runner
 from herald.imports import service as imports
@@ -60,6 +61,7 @@ class Worker:
         self.timers = TimerRunner(engine, make_sessionmaker(engine), send, poll_interval=settings.poll_interval,
                                   on_sent=self.wake, dispatcher=self.dispatcher)
         self.stop = asyncio.Event()
+        self.engine = engine
         self.database_url = settings.effective_database_url
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -70,6 +72,7 @@ class Worker:
         if self.database_url.startswith("postgresql"):
             self._tasks.append(asyncio.create_task(
                 notify.listen(self.database_url, self.wake, self.stop, opted_out=self.opted_out), name="listen"))
+            self._tasks.append(asyncio.create_task(planner_stats.keep(self.engine, self.stop), name="planner_stats"))
 
     def wake(self) -> None:
         self.dispatcher.wakeup.set()

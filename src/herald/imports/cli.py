@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from herald import csvsafe, errors
 from herald.auth.models import Workspace
+from herald.db import planner_stats
 from herald.imports import runner, service
 from herald.imports.models import COMPLETED, FAILED, Import
 from herald.lists import service as lists
@@ -57,6 +58,7 @@ async def run(engine: AsyncEngine, console: Console, path: Path, *, list_name: s
     jobs = JobRunner(engine, long_handlers={service.JOB_KIND: runner.run}, poll_interval=0.2)
     stop = asyncio.Event()
     work = asyncio.create_task(jobs.run(stop))
+    keeper = asyncio.create_task(planner_stats.keep(engine, stop))  # the import's lookups stay index probes
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as progress:
@@ -72,7 +74,7 @@ async def run(engine: AsyncEngine, console: Console, path: Path, *, list_name: s
                 await asyncio.sleep(0.25)
     finally:
         stop.set()
-        await work
+        await asyncio.gather(work, keeper)
     return await _report(engine, console, path, current)
 
 
