@@ -54,11 +54,27 @@ class ProviderCache:
         self._live: dict[str, LiveProvider] = {}
         self._loaded_at = 0.0
         self._lock = asyncio.Lock()
+        self._renewal: asyncio.Task[None] | None = None
 
     async def get(self, provider_id: str) -> LiveProvider | None:
-        if time.monotonic() - self._loaded_at > self._ttl or provider_id not in self._live:
+        """The provider as last read. One older than ``ttl`` is answered as it is while a read of the rows
+        goes on in the background: every send once waited for that read every ``ttl`` (and for a pooled
+        connection to make it on, behind whatever held them all), a stall of every send in flight at once.
+        A change to a provider still applies within ``ttl`` and one read; one not known yet is read now."""
+        live = self._live.get(provider_id)
+        if live is None:
             await self.refresh()
-        return self._live.get(provider_id)
+            return self._live.get(provider_id)
+        if time.monotonic() - self._loaded_at > self._ttl and (self._renewal is None or self._renewal.done()):
+            self._renewal = asyncio.create_task(self._renew(), name="providers.refresh")
+        return live
+
+    async def _renew(self) -> None:
+        try:
+            await self.refresh()
+        except Exception:  # the database away for a moment: keep what is known, read again in ``ttl``
+            self._loaded_at = time.monotonic()
+            log.warning("provider.refresh_failed", exc_info=True)
 
     async def refresh(self) -> None:
         async with self._lock:
@@ -98,6 +114,8 @@ class ProviderCache:
         return live
 
     async def close(self) -> None:
+        if self._renewal is not None:
+            await asyncio.gather(self._renewal, return_exceptions=True)
         for live in self._live.values():
             if live.instance:
                 await live.instance.close()
