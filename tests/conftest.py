@@ -52,8 +52,9 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def new_pg_database() -> Iterator[str]:
-    """A migrated database of its own on the test server, dropped afterwards."""
+def new_pg_database(*, migrated: bool = True) -> Iterator[str]:
+    """A database of its own on the test server (migrated, or empty for a test that migrates it itself),
+    dropped afterwards."""
     require_pg()
     name = f"herald_test_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -61,7 +62,8 @@ def new_pg_database() -> Iterator[str]:
     base = PG_ADMIN.rsplit("/", 1)[0]
     url = f"{base.replace('postgresql://', 'postgresql+psycopg://', 1)}/{name}"
     try:
-        upgrade(url)
+        if migrated:
+            upgrade(url)
         yield url
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:

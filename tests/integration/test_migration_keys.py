@@ -5,11 +5,9 @@ parent table, and leave SQLite's remaining keys enforced."""
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic import command
 from sqlalchemy import create_engine, func, select
@@ -23,7 +21,7 @@ from herald.lists.models import ContactList, ListMember
 from herald.messages.models import Message, MessageContent, MessageEvent
 from herald.providers.models import Provider
 from herald.triggers.models import JourneyRun, Trigger
-from tests.conftest import PG_ADMIN, require_pg
+from tests.conftest import new_pg_database
 
 CHILDREN = (Contact, ListMember, Event, JourneyRun, Message, MessageContent, MessageEvent, Provider)
 
@@ -34,13 +32,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
         return
-    require_pg()
-    name = f"herald_mig_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://{PG_ADMIN.split('://', 1)[1].rsplit('/', 1)[0]}/{name}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with new_pg_database(migrated=False) as url:
+        yield url
 
 
 def _sync(url: str) -> str:
