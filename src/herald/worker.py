@@ -27,7 +27,6 @@ from herald.queue.retry import RetryPolicy
 from herald.settings import Settings
 from herald.templates.liquid import Renderer
 from herald.triggers import schedules
-from herald.triggers.models import TIMER_JOB
 from herald.triggers.sending import SendContext
 from herald.triggers.timers import TimerRunner
 
@@ -55,8 +54,7 @@ class Worker:
                               periodic=(*PERIODIC, schedules.JOB_KIND), long_handlers={
             imports.JOB_KIND: runner.run,
             CAMPAIGN_JOB: functools.partial(fanout.run, batch=settings.campaign_plan_batch)},
-                              lease_seconds=settings.lease_seconds, poll_interval=min(1.0, settings.poll_interval * 4),
-                              leave=(TIMER_JOB,))
+                              lease_seconds=settings.lease_seconds, poll_interval=min(1.0, settings.poll_interval * 4))
         # Journey timers have their own loop: a long fan-out must never hold back a two-minute reminder.
         self.timers = TimerRunner(engine, make_sessionmaker(engine), send, poll_interval=settings.poll_interval,
                                   on_sent=self.wake, dispatcher=self.dispatcher)

@@ -21,6 +21,7 @@ from herald.imports.models import COMPLETED, FAILED, Import
 from herald.lists import service as lists
 from herald.lists.models import ContactList
 from herald.queue.jobs import JobRunner
+from herald.queue.models import JOBS
 
 
 async def _file(path: Path) -> AsyncIterator[bytes]:
@@ -55,7 +56,9 @@ async def run(engine: AsyncEngine, console: Console, path: Path, *, list_name: s
         imp = await service.create(session, workspace.id, _file(path), actor="cli", max_bytes=max_bytes,
                                    filename=path.name, contact_list=target, mapping=mapping, key=key, region=region)
     console.print(f"Import {imp.id}: {imp.encoding}, delimiter {imp.delimiter!r}, key {imp.options.get('key')}")
-    jobs = JobRunner(engine, long_handlers={service.JOB_KIND: runner.run}, poll_interval=0.2)
+    # Its own import only: other jobs (journey timers, fan-outs, another import) are the workers' to run.
+    jobs = JobRunner(engine, {}, long_handlers={service.JOB_KIND: runner.run}, poll_interval=0.2, periodic=(),
+                     only=JOBS.c.unique_key == service.job_key(imp.id))
     stop = asyncio.Event()
     work = asyncio.create_task(jobs.run(stop))
     keeper = asyncio.create_task(planner_stats.keep(engine, stop))  # the import's lookups stay index probes

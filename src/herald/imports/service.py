@@ -67,8 +67,13 @@ async def create(
         await put(bytes(pending))
     imp.size_bytes = size
     await jobs.enqueue(await session.connection(), JOB_KIND, {"import_id": imp.id}, workspace_id=workspace_id,
-                       unique_key=f"import:{imp.id}", max_attempts=5)
+                       unique_key=job_key(imp.id), max_attempts=5)
     return imp
+
+
+def job_key(import_id: str) -> str:
+    """The unique key of an import's job."""
+    return f"import:{import_id}"
 
 
 def _options(mapping: dict[str, str], *, key: str | None, region: str | None, dnc: bool, scope: str,

@@ -89,14 +89,18 @@ class JobRunner:
     def __init__(self, engine: AsyncEngine, handlers: Mapping[str, Handler] | None = None, *,
                  long_handlers: Mapping[str, LongHandler] | None = None, lease_seconds: float = 300.0,
                  poll_interval: float = 1.0, retry: RetryPolicy | None = None,
-                 leave: tuple[str, ...] = (), periodic: tuple[str, ...] = PERIODIC) -> None:
-        """``leave``: job kinds another runner takes (journey timers have their own). ``periodic``: kinds kept
-        scheduled (one live job each)."""
+                 periodic: tuple[str, ...] = PERIODIC, only: Any = None) -> None:
+        """The runner claims only the kinds it has a handler for: a job of another kind (a journey timer, which
+        has a runner of its own; a fan-out, in a process that runs none) stays queued for a process that runs
+        it, instead of failing here with no handler. ``periodic``: kinds kept scheduled (one live job each).
+        ``only``: a condition on the jobs table narrowing what is claimed further (``herald import`` runs its
+        own import, not someone else's)."""
         self.engine = engine
-        self.leave = leave
         self.periodic = periodic
-        self.handlers = dict(handlers or HANDLERS)
+        self.handlers = dict(HANDLERS if handlers is None else handlers)
         self.long_handlers = dict(long_handlers or {})
+        kinds = _j.c.kind.in_(sorted({*self.handlers, *self.long_handlers}))
+        self._claimable = kinds if only is None else kinds & only
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.retry = retry or RetryPolicy(max_attempts=10, base_seconds=5, max_seconds=3600)
@@ -125,7 +129,7 @@ class JobRunner:
             await claims.recover(conn, _j, now=now, running_state="running")
             token, rows = await claims.claim(conn, _j, now=now, limit=limit, lease_seconds=self.lease_seconds,
                                              running_state="running", returning=tuple(_j.c),
-                                             where=_j.c.kind.not_in(self.leave) if self.leave else None)
+                                             where=self._claimable)
         for row in rows:
             await self._run(row, token)
         return len(rows)
