@@ -13,7 +13,8 @@ the SMS template `atm-alert`, ttl PT5M). After a short warm-up each, it measures
     time.time() on the same machine), and how many never arrived. Sending stops early (flagged) once 2 s
     worth of events are unanswered.
 Also Herald's CPU per phase and peak RSS (both processes together with --split). The load generator shares
-the machine's cores with Herald.
+the machine's cores with Herald. `machine_speed` (bench/speed.py), taken before and after, says how fast the
+machine ran Python against its usual speed: figures from a slowed host are read against it.
 Prints one JSON object (progress on stderr). Usage:
   python bench/events.py [--seconds 10] [--e2e-seconds 30] [--both] [--split]
       [--database-url postgresql://postgres@127.0.0.1:5432/test]
@@ -50,6 +51,7 @@ from herald import gcpolicy
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dispatch import AUTH, SID, free_port, wait_port
+from speed import sample as machine_speed
 
 CLIENT, SECRET = "cli_bench", "hs_bench_secret_0123456789"
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -308,6 +310,7 @@ def database(url: str, workdir: Path) -> Iterator[str]:
 
 
 def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    before = machine_speed()
     with tempfile.TemporaryDirectory() as tmp, database(url, Path(tmp)) as db_url:
         workdir = Path(tmp)
         port, fake_port = free_port(), free_port()
@@ -357,7 +360,7 @@ def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
            "batch_per_second": batch.get("events_per_second", 0) >= TARGETS["batch_per_second"],
            "end_to_end_p99": (e2e.get("p99_ms") or 1e9) < TARGETS["end_to_end_p99_ms"] and e2e.get("lost") == 0}
     return {"database": database_name, "processes": "herald api + herald worker" if args.split else "herald serve",
-            "cpu_count": os.cpu_count(), **result,
+            "cpu_count": os.cpu_count(), "machine_speed": {"before": before, "after": machine_speed()}, **result,
             "targets": {**TARGETS, "met": met}, "rss_mb": round(mon.peak / 2**20, 1),
             "serve_log_problem_lines": len(problems)}
 
