@@ -5,11 +5,8 @@ nothing the template's own text and the data could not have produced, within the
 
 from __future__ import annotations
 
-import gc
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -244,28 +241,19 @@ def test_the_corpus_is_big_enough() -> None:
     assert len(set(PAYLOADS)) == len(PAYLOADS)
 
 
-@contextmanager
-def _own_work() -> Iterator[None]:
-    """Times what the renderer does, not what the test process does around it. Two things measured 1.7 s in
-    full runs on the shared CI VM where the render takes 0.15 s: the host stalling the whole VM (so time is
-    this thread's CPU, not the wall clock), and a full collection of the test process's heap, grown over a
-    thousand tests, that the render's allocations happened to trigger (so the collector waits until after).
-    A renderer that ignored its limit still burns CPU here, and still fails."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+RAN_ON = 4.5
+"""CPU seconds a render may take past its time limit before the test calls it a runaway. A renderer that
+ignored its limit would run on for hours here (one payload doubles a list sixty times), so
+seconds still catch it; a tighter bound failed three clean-clone runs on the shared CI VM at a quarter of its
+speed, where the list-doubling payload that stops in 0.15 s alone measured 1.7-2.4 s of CPU late in the full
+suite. Time is this thread's CPU, not the wall clock: the host stalls the whole VM for seconds at times."""
 
 
 @pytest.mark.parametrize("payload", PAYLOADS, ids=[_id(i, p) for i, p in enumerate(PAYLOADS)])
 def test_payload_stays_inside_its_data(renderer: Renderer, payload: str) -> None:
     for html in (False, True):
         # Compiling is bounded by the source's size (a 180 KB chain of filters takes ~0.3 s), rendering by the
-        # render time limit: each is checked against its own bound, with room for a loaded CI machine. The
-        # work is counted in this thread's CPU time, the collector held off (see _own_work).
+        # render time limit: each is checked against its own bound (see RAN_ON).
         started = time.thread_time()
         try:
             compiled = renderer.compile(payload, html=html)
@@ -277,15 +265,14 @@ def test_payload_stays_inside_its_data(renderer: Renderer, payload: str) -> None
         assert time.thread_time() - started < 5.0, "compiling a payload took too long"
         started = time.thread_time()
         try:
-            with _own_work():
-                out = renderer.render(compiled, DATA, allow_empty=True)
+            out = renderer.render(compiled, DATA, allow_empty=True)
         except (RenderError, TemplateSyntaxError) as exc:
             assert exc.code in CODES  # noqa: PT017 - each payload may fail or succeed; both are checked
             _assert_contained(str(exc), payload)
         else:
             assert len(out) <= renderer.output_limit
             _assert_contained(out, payload)
-        assert time.thread_time() - started < renderer.time_limit + 1.0, "a payload ran past the time limit"
+        assert time.thread_time() - started < renderer.time_limit + RAN_ON, "a payload ran past the time limit"
 
 
 DATA_PAYLOADS = [
@@ -314,12 +301,11 @@ PIECES = ["{{", "}}", "{%", "%}", "-", " ", "   ", "\n", "x", ".", "|", ":", ","
 @given(st.lists(st.sampled_from(PIECES), max_size=3000).map("".join))
 def test_any_liquid_like_text_fails_cleanly_and_quickly(source: str) -> None:
     renderer = Renderer()
-    started = time.thread_time()  # as above: the renderer's own work
+    started = time.thread_time()  # as above
     try:
-        with _own_work():
-            out = renderer.render(renderer.compile(source, html=True), DATA, allow_empty=True)
+        out = renderer.render(renderer.compile(source, html=True), DATA, allow_empty=True)
     except (RenderError, TemplateSyntaxError) as exc:
         assert exc.code in CODES  # noqa: PT017 - any outcome is fine if it is one of ours
     else:
         assert len(out) <= renderer.output_limit
-    assert time.thread_time() - started < renderer.time_limit + 1.0
+    assert time.thread_time() - started < renderer.time_limit + RAN_ON
