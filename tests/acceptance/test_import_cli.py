@@ -16,6 +16,7 @@ import pytest
 from herald.campaigns.models import JOB_KIND as CAMPAIGN_JOB
 from herald.db.session import make_engine
 from herald.imports.service import JOB_KIND as IMPORT_JOB
+from herald.imports.service import job_key
 from herald.queue import jobs
 from herald.triggers.models import TIMER_JOB
 from tests.acceptance.helpers import free_port, herald_env
@@ -66,14 +67,15 @@ def test_cli_runs_its_own_import_and_leaves_every_other_job_queued(tmp_path: Pat
     url = f"sqlite+aiosqlite:///{tmp_path / 'herald.db'}"
     others = asyncio.run(_enqueue(url, [(TIMER_JOB, {"run_id": "run_x", "version": 1}, None),
                                         (CAMPAIGN_JOB, {"campaign_id": "cmp_x"}, None),
-                                        (IMPORT_JOB, {"import_id": "imp_other"}, "import:imp_other")]))
+                                        (IMPORT_JOB, {"import_id": "imp_other"}, job_key("imp_other"))]))
     data.write_text("id,phone\n2,+447911123457\n", encoding="utf-8")
     done = run_import(tmp_path, str(data), "--list", "L", "--map", "id=external_id")
     assert done.returncode == 0, done.stderr
     with closing(sqlite3.connect(tmp_path / "herald.db")) as db:
         rows = db.execute(f"SELECT kind, state, attempts, last_error, lease_token FROM jobs WHERE id IN "
                           f"({','.join('?' * len(others))}) ORDER BY kind", others).fetchall()
-        imports = db.execute("SELECT state FROM jobs WHERE kind = 'import' AND unique_key != 'import:imp_other'")
+        imports = db.execute("SELECT state FROM jobs WHERE kind = 'import' AND unique_key != ?",
+                             (job_key("imp_other"),))
         assert [state for (state,) in imports] == ["done", "done"]
     assert rows == [(CAMPAIGN_JOB, "queued", 0, None, None), (IMPORT_JOB, "queued", 0, None, None),
                     (TIMER_JOB, "queued", 0, None, None)]

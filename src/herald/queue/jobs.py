@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import ColumnElement, Row, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from herald import ids
@@ -89,7 +89,7 @@ class JobRunner:
     def __init__(self, engine: AsyncEngine, handlers: Mapping[str, Handler] | None = None, *,
                  long_handlers: Mapping[str, LongHandler] | None = None, lease_seconds: float = 300.0,
                  poll_interval: float = 1.0, retry: RetryPolicy | None = None,
-                 periodic: tuple[str, ...] = PERIODIC, only: Any = None) -> None:
+                 periodic: tuple[str, ...] = PERIODIC, only: ColumnElement[bool] | None = None) -> None:
         """The runner claims only the kinds it has a handler for: a job of another kind (a journey timer, which
         has a runner of its own; a fan-out, in a process that runs none) stays queued for a process that runs
         it, instead of failing here with no handler. ``periodic``: kinds kept scheduled (one live job each).
@@ -135,7 +135,6 @@ class JobRunner:
         return len(rows)
 
     async def _run(self, row: Row[Any], token: str) -> None:
-        handler = self.handlers.get(row.kind)
         fence = (_j.c.id == row.id) & (_j.c.lease_token == token)
         now = datetime.now(UTC)
         long = self.long_handlers.get(row.kind)
@@ -146,8 +145,7 @@ class JobRunner:
                     await conn.execute(update(_j).where(fence).values(
                         **_finished(again), lease_until=None, last_error=None, updated_at=datetime.now(UTC)))
                 return
-            if handler is None:
-                raise LookupError(f"no handler for job kind {row.kind!r}")
+            handler = self.handlers[row.kind]  # claimed only because this runner has one (__init__)
             async with write_lock(self.engine), self.engine.begin() as conn:
                 again = await handler(conn, row)
                 await conn.execute(update(_j).where(fence).values(
