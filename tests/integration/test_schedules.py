@@ -17,7 +17,7 @@ from herald.triggers import schedules
 from herald.triggers.models import Trigger
 from herald.triggers.sending import SendContext
 from tests.conftest import Running
-from tests.integration.trigger_setup import file_provider, template, trigger
+from tests.integration.trigger_setup import event_type, file_provider, template, trigger
 
 GREET = [{"type": "send", "channel": "sms", "template": "greet", "classification": "direct_marketing"}]
 
@@ -111,6 +111,10 @@ async def test_the_periodic_job_starts_what_is_due_today(herald: Running) -> Non
     today = datetime.now(UTC).date()
     names = await people(client, [{"name": "today", "birthday": today.replace(year=1990).isoformat()
                                    if (today.month, today.day) != (2, 29) else "1992-02-29", "timezone": "UTC"}])
+    # An event trigger beside it: the pass takes date-based triggers only (an event trigger's stored schedule
+    # is JSON null, which SQL does not call NULL; the pass once failed on it and started nothing).
+    await event_type(client, "card.withdrawal")
+    await trigger(client, "Alert", "card.withdrawal", GREET)
     made = await trigger(client, "Birthday", None, GREET, schedule={"attribute": "birthday", "at": "00:00"})
     state = herald.app.state.herald
     async with state.engine.begin() as conn:

@@ -70,8 +70,12 @@ async def run(conn: AsyncConnection, job: Row[Any], *, send: SendContext) -> dat
     now = datetime.now(UTC)
     session = AsyncSession(bind=conn, expire_on_commit=False)
     started = 0
-    for trigger in (await session.scalars(select(Trigger).where(Trigger.schedule.is_not(None),
+    # A trigger has an event type or a schedule, exactly one; an event trigger's schedule is stored as JSON
+    # null, which ``IS NOT NULL`` would take.
+    for trigger in (await session.scalars(select(Trigger).where(Trigger.event_type.is_(None),
                                                                 Trigger.active.is_(True)))).all():
+        if not trigger.schedule:
+            continue
         workspace = await session.get(Workspace, trigger.workspace_id)
         if workspace is not None:
             started += await occurrences(session, workspace, trigger, send, now, limit=MAX_RUNS - started)
