@@ -77,13 +77,16 @@ async def _seed(settings: Settings, runs: int) -> tuple[str, datetime]:
 
 
 async def _state(url: str, trigger_id: str) -> tuple[int, list[datetime], collections.Counter[str], int]:
-    """Messages the trigger planned, their creation times, per-address counts, and runs still waiting."""
+    """Messages the trigger planned, their creation times, per-address counts, and runs still waiting.
+
+    The runs are counted first: on PostgreSQL each statement sees what was committed when it began, so a
+    timer batch committed between the two reads would otherwise show its runs done and its messages missing."""
     engine = make_engine(url, pool_size=1)
     async with make_sessionmaker(engine)() as session:
-        rows = (await session.execute(select(Message.to_address, Message.created_at).where(
-            Message.source_id == trigger_id))).all()
         waiting = int(await session.scalar(select(func.count()).select_from(JourneyRun).where(
             JourneyRun.trigger_id == trigger_id, JourneyRun.state == "waiting")) or 0)
+        rows = (await session.execute(select(Message.to_address, Message.created_at).where(
+            Message.source_id == trigger_id))).all()
     await engine.dispose()
     return len(rows), [r[1] for r in rows], collections.Counter(r[0] for r in rows), waiting
 
