@@ -11,6 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import event
 
 from herald.fakes.twilio import FakeTwilio
 from tests.conftest import Running, wait_for
@@ -185,6 +186,37 @@ async def test_one_batch_stores_each_planned_outcome_with_its_timeline(herald: R
     assert [m["content"]["body"] for m in (found[0], found[4])] == ["Card used: 120.0 at ATM 0042",
                                                                     "Card used: 7 at ATM 0042"]
     assert "coupon" in found[3]["explanation"]
+
+
+async def test_a_batch_writes_its_runs_with_their_messages(herald: Running) -> None:
+    """The runs a batch starts go in as rows beside the messages they planned: on PostgreSQL in the very
+    statement that writes the messages, their contents and timelines (one round trip for all), on SQLite in
+    one multi-row insert; never an insert per run."""
+    client = await herald.authed()
+    await file_provider(client)
+    await setup(client)
+    made = await trigger(client, "ATM", "card.withdrawal", ALERT)
+    engine = herald.app.state.herald.engine.sync_engine
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        resp = await client.post("/v1/events/batch", json={"events": [
+            {"type": "card.withdrawal", "contact": {"phone": f"+1415555012{i}"}, "payload": WITHDRAWAL_SAMPLE}
+            for i in range(5)]})
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert resp.status_code == 202, resp.text
+    inserts = [s for s in seen if "INSERT INTO journey_runs" in s]
+    assert len(inserts) == 1, inserts
+    if engine.dialect.name == "postgresql":
+        assert "INSERT INTO messages" in inserts[0], inserts[0]
+    runs = (await client.get(f"/v1/triggers/{made['id']}/runs")).json()["data"]
+    assert sorted(r["state"] for r in runs) == ["completed"] * 5
+    assert all(len(r["messages"]) == 1 for r in runs)
 
 
 async def test_counters_pick_the_first_and_the_third_purchase(herald: Running) -> None:

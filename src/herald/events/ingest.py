@@ -25,6 +25,7 @@ from herald.db.fastinsert import insert_rows
 from herald.events.models import EVENTS, Event
 from herald.events.payloads import Checker
 from herald.events.schemas import EventIn
+from herald.messages import pending
 from herald.pipeline import policy
 from herald.triggers import config
 from herald.triggers.engine import Context, Happened
@@ -125,13 +126,13 @@ async def _act(session: AsyncSession, matcher: Matcher, acted: list[tuple[int, H
     that contact's next event (which must see it): a batch's runs, messages and their events then go to the
     database together, a few multi-row statements instead of five single-row ones per event (each a round
     trip; on SQLite, a hop to its thread). Events of different contacts never read each other's journeys."""
-    pending: set[str | None] = set()
+    touched: set[str | None] = set()
     with session.no_autoflush:
         for i, happened in acted:
-            if happened.contact_id in pending:
-                await session.flush()
-                pending.clear()
-            pending.add(happened.contact_id)
+            if happened.contact_id in touched:
+                await pending.flush(session)
+                touched.clear()
+            touched.add(happened.contact_id)
             matched, runs = await matcher.on_event(happened)
             outs[i] = to_out(row_of[i], triggers=matched, runs=runs)
 

@@ -1,11 +1,13 @@
-"""Message rows written with the session's next flush, as plain rows: one executemany per table instead of an
-ORM object per row.
+"""Rows written with the session's next flush, as plain rows: one executemany per table instead of an ORM
+object per row (on PostgreSQL, one statement for all of them).
 
 Paths that plan many messages in one transaction (a trigger's send steps for a group commit of events, a batch
-of journey timers) and never read them back in it queue the message, its content and its timeline rows here.
-They are written right after the flush that writes the rest of the transaction's objects (the journey runs
-that planned them), parents first (messages, then contents, then timeline rows), in the order they were
-queued; a commit writes what is still queued, a rollback drops them with everything else. A queued row may be
+of journey timers) and never read them back in it queue the message, its content and its timeline rows here,
+and a journey run entered by an event queues its own row (:func:`herald.triggers.engine.enter`). They are
+written right after the flush that writes the rest of the transaction's objects, parents first (messages,
+then contents, then timeline rows, then any other table in the order first queued), each table's rows in the
+order they were queued; :func:`flush` writes them when no object needs a flush; a commit writes what is still
+queued, a rollback drops them with everything else. A queued row may be
 changed until it is written (a send step marks a late alert ``expired``; a handoff to this process's
 dispatcher, :mod:`herald.pipeline.handoff`, claims the ones due now)."""
 
@@ -26,12 +28,21 @@ from herald.pipeline import handoff
 _KEY = "herald.pending"
 _ORDER = (MESSAGES, CONTENTS, EVENTS)
 """Parents first: contents and timeline rows refer to their message."""
+_TABLES = {table.name: table for table in _ORDER}
 
 
 def add(session: AsyncSession | Session, table: Table, row: dict[str, Any]) -> None:
     """Queue ``row`` (every row of a table with the same keys) for the session's next flush or commit."""
     queued: dict[str, list[dict[str, Any]]] = session.info.setdefault(_KEY, {})
     queued.setdefault(table.name, []).append(row)
+    _TABLES.setdefault(table.name, table)
+
+
+async def flush(session: AsyncSession) -> None:
+    """Flush the session, and write the queued rows even when no object needed it (no flush event then)."""
+    await session.flush()
+    if session.info.get(_KEY):
+        await session.run_sync(_write)
 
 
 def _write(session: Session) -> None:
@@ -41,6 +52,7 @@ def _write(session: Session) -> None:
     handoff.take(session, queued.get(MESSAGES.name, []), queued.get(CONTENTS.name, []))
     conn = session.connection()
     present = [table for table in _ORDER if queued.get(table.name)]
+    present += [_TABLES[name] for name, rows in queued.items() if rows and _TABLES[name] not in _ORDER]
     if conn.dialect.name != "postgresql":  # SQLite: one executemany per table (rows bound in C, no round trip)
         for table in present:
             conn.execute(insert(table), queued[table.name])
@@ -56,8 +68,7 @@ def _statement(spec: tuple[tuple[str, tuple[str, ...]], ...], dialect: Dialect) 
     rows as one JSON document read by ``json_to_recordset`` (psycopg would otherwise send one prepared
     execution per row). Data-modifying WITH parts all run; foreign keys are checked at the statement's end,
     after the messages are in. The timeline rows get their ids in the order they were queued."""
-    tables = {table.name: table for table in _ORDER}
-    parts = [jsondoc.insert(tables[name], columns, dialect) for name, columns in spec]
+    parts = [jsondoc.insert(_TABLES[name], columns, dialect) for name, columns in spec]
     *before, last = parts
     return "".join(f"{'WITH' if i == 0 else ','} w{i} AS ({part}) " for i, part in enumerate(before)) + last
 

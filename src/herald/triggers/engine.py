@@ -21,6 +21,7 @@ from herald.auth.models import Workspace
 from herald.contacts import service as contacts
 from herald.contacts.models import Contact
 from herald.events.models import Event
+from herald.messages import pending
 from herald.queue import jobs
 from herald.queue.models import JOBS
 from herald.triggers import conditions, durations, sending
@@ -30,6 +31,7 @@ from herald.triggers.models import (
     FAILED,
     LIVE,
     RUNNING,
+    RUNS,
     SKIPPED,
     TIMER_JOB,
     WAITING,
@@ -92,18 +94,25 @@ def after(path: list[Any]) -> list[Any]:
 async def enter(ctx: Context, trigger: Trigger, contact: Contact, event: Happened) -> JourneyRun:
     """Start a run for this event, as the trigger's re-entry policy allows; a refused entry is kept as a
     ``skipped`` run that says why."""
-    session = ctx.session
     run = JourneyRun(id=ids.new_id("run"), workspace_id=ctx.workspace.id, trigger_id=trigger.id,
                      contact_id=contact.id, event_id=event.id, entry=event.payload, state=RUNNING, position=[0],
                      entered_at=event.occurred_at, clock_at=event.occurred_at, version=0, messages=[],
                      started_at=ctx.now, updated_at=ctx.now)
     refusal = await _reentry(ctx, trigger, contact, event)
-    session.add(run)
     if refusal is not None:
         run.state, run.reason, run.finished_at = SKIPPED, refusal, ctx.now
-        return run
-    await advance(ctx, trigger, run, contact)
+    else:
+        await advance(ctx, trigger, run, contact)
+    keep(ctx.session, run)
     return run
+
+
+def keep(session: AsyncSession, run: JourneyRun) -> None:
+    """Store a new run as it stands after its first moves, as a plain row with its messages
+    (:mod:`herald.messages.pending`): most runs of an alert end in the transaction that started them, and an
+    ORM insert cost a statement of its own and its unit-of-work bookkeeping in every group commit. The run is
+    never added to the session; nothing reads it back before the next flush (:func:`pending.flush`)."""
+    pending.add(session, RUNS, {c.name: getattr(run, c.name) for c in RUNS.columns})
 
 
 async def _reentry(ctx: Context, trigger: Trigger, contact: Contact, event: Happened) -> str | None:

@@ -24,6 +24,7 @@ from herald import ids
 from herald.auth.models import Workspace
 from herald.contacts import service as contacts
 from herald.contacts.models import Contact
+from herald.messages import pending
 from herald.triggers import conditions, durations, engine
 from herald.triggers.models import RUNNING, JourneyRun, Trigger
 from herald.triggers.sending import SendContext
@@ -81,7 +82,7 @@ async def run(conn: AsyncConnection, job: Row[Any], *, send: SendContext) -> dat
             started += await occurrences(session, workspace, trigger, send, now, limit=MAX_RUNS - started)
         if started >= MAX_RUNS:
             break
-    await session.flush()
+    await pending.flush(session)  # the caller commits the connection, not this session
     return now if started >= MAX_RUNS else now + EVERY
 
 
@@ -125,8 +126,8 @@ async def occurrences(session: AsyncSession, workspace: Workspace, trigger: Trig
                          contact_id=contact_id, event_id=None, occurrence=day.isoformat(),
                          entry={"date": day.isoformat(), "attribute": attribute}, state=RUNNING, position=[0],
                          entered_at=now, clock_at=now, version=0, messages=[], started_at=now, updated_at=now)
-        session.add(run)
         await engine.advance(ctx, trigger, run, contact)
+        engine.keep(session, run)
         started += 1
     if started:
         log.info("schedules.started", trigger_id=trigger.id, runs=started)

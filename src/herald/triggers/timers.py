@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from herald.auth.models import Workspace
 from herald.db.session import write_lock
+from herald.messages import pending
 from herald.pipeline import handoff
 from herald.pipeline.dispatch import Dispatcher
 from herald.pipeline.handoff import Handoff
@@ -114,7 +115,7 @@ class TimerRunner:
                 await session.execute(update(JOBS).where(_j.id == row.id).values(
                     state="failed" if give_up else "retrying", attempts=attempts, last_error=repr(exc)[:2000],
                     due_at=now + timedelta(seconds=self.retry.delay(attempts)), updated_at=now))
-        await session.flush()
+        await pending.flush(session)
         if done:
             await session.execute(delete(JOBS).where(_j.id.in_(done)))
         return len(rows)
