@@ -159,6 +159,18 @@ async def test_bad_campaigns_are_refused_with_the_field(herald: Running) -> None
     changed = await client.patch(f"/v1/campaigns/{made['id']}", json={"throttle_per_second": 5})
     assert changed.status_code == 200
     assert changed.json()["throttle_per_second"] == 5
+    # A draft takes every setting a new campaign takes: the provider, a throttle per minute, or none at all.
+    other = (await client.post("/v1/providers", json={"name": "second", "kind": "file", "channel": "sms",
+                                                       "settings": {}})).json()
+    changed = await client.patch(f"/v1/campaigns/{made['id']}", json={"provider": "second",
+                                                                      "throttle_per_minute": 120})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["provider_id"], changed.json()["throttle_per_second"]) == (other["id"], 2)
+    cleared = await client.patch(f"/v1/campaigns/{made['id']}", json={"throttle_per_second": None})
+    assert cleared.json()["throttle_per_second"] is None
+    both = await client.patch(f"/v1/campaigns/{made['id']}", json={"throttle_per_second": 1,
+                                                                   "throttle_per_minute": 60})
+    assert (both.status_code, both.json()["code"]) == (422, "throttle_twice")
     await act(client, made["id"], "start")
     refused = await client.patch(f"/v1/campaigns/{made['id']}", json={"throttle_per_second": 9})
     assert refused.status_code == 409

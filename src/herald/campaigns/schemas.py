@@ -54,7 +54,9 @@ class CampaignPatch(BaseModel):
     start_at: datetime | None = None
     send_window: SendWindow | None = None
     quiet_hours: bool | None = None
-    throttle_per_second: float | None = Field(default=None, gt=0, le=10_000)
+    provider: str | None = Field(default=None, description="Provider id or name; null: the default one")
+    throttle_per_second: float | None = Field(default=None, gt=0, le=10_000, description="null: no throttle")
+    throttle_per_minute: float | None = Field(default=None, gt=0, le=600_000)
     max_error_rate: float | None = Field(default=None, gt=0, le=1)
 
 

@@ -57,10 +57,7 @@ async def create(session: AsyncSession, workspace_id: str, req: CampaignIn, acto
     now = datetime.now(UTC)
     campaign = Campaign(id=ids.new_id("cmp"), workspace_id=workspace_id, name=req.name, channel=req.channel,
                         state=DRAFT, created_by=actor, created_at=now, updated_at=now, checkpoint={}, total=0)
-    values = req.model_dump()
-    if req.throttle_per_minute is not None:
-        values["throttle_per_second"] = req.throttle_per_minute / 60
-    await _apply(session, campaign, values, now)
+    await _apply(session, campaign, req.model_dump(), now)
     if await session.scalar(select(Campaign.id).where(Campaign.workspace_id == workspace_id,
                                                       Campaign.name == req.name)):
         raise errors.Conflict(f"A campaign named {req.name!r} exists.", code="campaign_exists", field="name")
@@ -77,7 +74,19 @@ async def patch(session: AsyncSession, campaign: Campaign, req: CampaignPatch, a
     return campaign
 
 
+_CLEARABLE = ("message_column", "subject", "sender", "throttle_per_second")
+"""Fields a change may set to null (no throttle: as fast as the provider allows); null leaves the others."""
+
+
 async def _apply(session: AsyncSession, c: Campaign, values: dict[str, Any], now: datetime) -> None:
+    """Set what ``values`` holds (a new campaign: every field; a change: the fields sent)."""
+    if "throttle_per_minute" in values:
+        per_minute = values.pop("throttle_per_minute")
+        if per_minute is not None and values.get("throttle_per_second") is not None:
+            raise errors.Invalid("Give throttle_per_second or throttle_per_minute, not both.",
+                                 code="throttle_twice", field="throttle_per_minute")
+        if per_minute is not None or "throttle_per_second" not in values:
+            values["throttle_per_second"] = per_minute / 60 if per_minute is not None else None
     """Check and set the given fields; the campaign must still make sense as a whole afterwards."""
     ws = c.workspace_id
     if values.get("name"):
@@ -99,7 +108,7 @@ async def _apply(session: AsyncSession, c: Campaign, values: dict[str, Any], now
                                  code="template_channel_mismatch", field="template")
         c.template_id = template.id if template else None
     for name in ("message_column", "subject", "sender", "quiet_hours", "throttle_per_second", "max_error_rate"):
-        if name in values and (values[name] is not None or name in ("message_column", "subject", "sender")):
+        if name in values and (values[name] is not None or name in _CLEARABLE):
             setattr(c, name, values[name])
     if "dnc_lists" in values and values["dnc_lists"] is not None:
         c.dnc_lists = await plan.dnc_selection(session, ws, values["dnc_lists"])
