@@ -3,11 +3,15 @@ STOP/START/HELP acted on with one answer each; an opt-out stops the next marketi
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from herald.channels.sms.twilio import compute_signature
+from herald.db.session import unit_of_work
+from herald.messages.models import Message
 from tests.conftest import Running
 
 SID, TOKEN, OURS = "AC" + "3" * 32, "inbound-test-token", "+14155550199"
@@ -36,12 +40,20 @@ async def inbound(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     return list((await client.get("/v1/inbound")).json()["data"])
 
 
+async def sent(herald: Running, message_id: str, minutes_ago: float = 0) -> None:
+    """Mark a message sent, as the dispatcher does (these apps run no worker): replies thread to what went out."""
+    async with unit_of_work(herald.app.state.herald.sessions) as session:
+        await session.execute(update(Message).where(Message.id == message_id).values(
+            state="sent", sent_at=datetime.now(UTC) - timedelta(minutes=minutes_ago)))
+
+
 async def test_stop_suppresses_confirms_once_and_start_lifts_it(herald: Running) -> None:
     client, provider_id = await setup(herald)
     person = (await client.post("/v1/contacts", json={"external_id": "p", "phone": THEM,
                                                       "consent": {"direct_marketing": True}})).json()
     offer = (await client.post("/v1/messages", json={"channel": "sms", "contact": {"id": person["id"]},
                                                      "classification": "direct_marketing", "body": "20% off"})).json()
+    await sent(herald, offer["id"])
     resp = await reply(herald, provider_id, "Stop please", "SM" + "1" * 32)
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/xml")

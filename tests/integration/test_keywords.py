@@ -4,12 +4,17 @@ answers per sender and language, and what a keyword may not be."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
+from herald.db.session import unit_of_work
+from herald.inbound.models import InboundMessage
+from herald.messages.models import Message
 from tests.conftest import Running
-from tests.integration.test_inbound import OURS, THEM, inbound, reply, setup
+from tests.integration.test_inbound import OURS, THEM, inbound, reply, sent, setup
 from tests.integration.trigger_setup import event_type, template, trigger
 
 
@@ -117,31 +122,31 @@ async def test_what_a_keyword_may_not_be(herald: Running) -> None:
 
 
 async def test_replies_thread_within_the_window_and_a_silent_conversation_closes(herald: Running) -> None:
-    from datetime import UTC, datetime, timedelta
-
-    from sqlalchemy import update
-
-    from herald.db.session import unit_of_work
-    from herald.inbound.models import InboundMessage
-    from herald.messages.models import Message
-
     client, provider_id = await setup(herald)
     assert (await client.get("/v1/inbound-settings")).json() == {"reply_window_minutes": 1440}
     assert (await client.put("/v1/inbound-settings", json={"reply_window_minutes": 0})).status_code == 422
     resp = await client.put("/v1/inbound-settings", json={"reply_window_minutes": 60})
     assert resp.json() == {"reply_window_minutes": 60}
-    sent = (await client.post("/v1/messages", json={"channel": "sms", "to": THEM, "body": "Your card is ready"})).json()
-
-    async def age(table: Any, column: Any, minutes: int) -> None:
-        async with unit_of_work(herald.app.state.herald.sessions) as session:
-            await session.execute(update(table).values({column: datetime.now(UTC) - timedelta(minutes=minutes)}))
-
-    await age(Message, "created_at", 30)
+    card = (await client.post("/v1/messages", json={"channel": "sms", "to": THEM, "body": "Your card is ready"})).json()
+    await age(herald, Message, "created_at", 300, card["id"])  # planned long ago, sent half an hour ago
+    await sent(herald, card["id"], minutes_ago=30)
+    # Newer, but never in the person's hands: one waiting for its time, one skipped for want of consent.
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    waiting = await client.post("/v1/messages", json={"channel": "sms", "to": THEM, "body": "Later", "send_at": later})
+    skipped = await client.post("/v1/messages", json={"channel": "sms", "to": THEM, "body": "Offer",
+                                                      "classification": "direct_marketing"})
+    assert (waiting.json()["state"], skipped.json()["state"]) == ("queued", "skipped")
     await reply(herald, provider_id, "Thanks, when can I pick it up?", "SM" + "1" * 32)
-    await age(Message, "created_at", 100)
-    await age(InboundMessage, "received_at", 50)
+    await age(herald, Message, "sent_at", 100, card["id"])
+    await age(herald, InboundMessage, "received_at", 50)
     await reply(herald, provider_id, "Is tomorrow fine?", "SM" + "2" * 32)  # the conversation goes on
-    await age(InboundMessage, "received_at", 100)
+    await age(herald, InboundMessage, "received_at", 100)
     await reply(herald, provider_id, "Hello?", "SM" + "3" * 32)  # after an hour of silence: a new start
     rows = sorted(await inbound(client), key=lambda r: r["id"])
-    assert [r["in_reply_to"] for r in rows] == [sent["id"], sent["id"], None]
+    assert [r["in_reply_to"] for r in rows] == [card["id"], card["id"], None]
+
+
+async def age(herald: Running, table: Any, column: str, minutes: int, row_id: str | None = None) -> None:
+    async with unit_of_work(herald.app.state.herald.sessions) as session:
+        query = update(table).values({column: datetime.now(UTC) - timedelta(minutes=minutes)})
+        await session.execute(query.where(table.id == row_id) if row_id else query)

@@ -140,14 +140,18 @@ async def thread_of(session: AsyncSession, workspace_id: str, sender: str, ours:
                     now: datetime) -> str | None:
     """The outbound message a reply answers: the latest we sent this number from this sender within the reply
     window; or, when the person keeps writing, the message their previous reply (within the window) answered.
-    After a window of silence on both sides the conversation is closed and the reply stands alone."""
+    After a window of silence on both sides the conversation is closed and the reply stands alone.
+
+    Sent means handed to the provider (``sent_at``): a message still queued (a campaign held by quiet hours)
+    or never sent (skipped for consent, failed, cancelled, expired) is not what the person is answering, and
+    one planned long ago and sent just now is."""
     window = timedelta(minutes=await keyword_rules.reply_window(session, workspace_id))
     latest = await session.scalar(
         select(Message.id).where(Message.workspace_id == workspace_id, Message.channel == "sms",
                                  Message.to_address == sender, Message.source != KEYWORD_SOURCE,
-                                 Message.created_at >= now - window,
+                                 Message.sent_at >= now - window,
                                  (Message.sender == ours) | Message.sender.is_(None))
-        .order_by(Message.id.desc()).limit(1))
+        .order_by(Message.sent_at.desc(), Message.id.desc()).limit(1))
     if latest is not None:
         return str(latest)
     return await session.scalar(
