@@ -92,6 +92,7 @@ def create_app(settings: Settings, *, with_worker: bool = False, settle_gc: bool
         app.include_router(router)
     app.include_router(clickatell_webhooks.router)  # beside webhooks_api.router: /webhooks/clickatell/...
     app.include_router(http_webhooks.router)
+    app.include_router(console.interactions_router, include_in_schema=False)  # before /console/messages/{id}
     app.include_router(console.router, include_in_schema=False)
     app.include_router(console.audience_router, include_in_schema=False)
     app.include_router(console.campaigns_router, include_in_schema=False)

@@ -78,6 +78,10 @@ async def _principal(request: Request, state: StateDep) -> tokens.Principal:
     return tokens.verify(state.keyring, token)
 
 
+CallerDep = Annotated[tokens.Principal, Depends(_principal)]
+"""The caller, whatever its scopes (for a dependency of a route that checks them with :func:`require`)."""
+
+
 def require(scope: str) -> Callable[..., Awaitable[tokens.Principal]]:
     """A dependency that answers the caller when its token holds ``scope``; 401 / 403 otherwise. Dependencies
     here are ``async def``: FastAPI runs a plain ``def`` one in a thread pool, a thread hop per dependency per

@@ -286,6 +286,16 @@ async def test_messages_filters_and_older_pages(herald: Running, monkeypatch: py
     assert ids[0] not in (await c.get("/console/messages", params={"state": "delivered"})).text
     assert (await c.get("/console/messages", params={"state": "bogus"})).status_code == 400
     assert (await c.get("/console/messages", params={"cursor": "!!!"})).status_code == 400
+    by_address = (await c.get("/console/messages", params={"to": "A@example.com"})).text
+    assert email_id in by_address
+    assert ids[0] not in by_address
+    assert (await c.get("/console/messages", params={"to": "nobody"})).status_code == 400
+    link = re.search(r'href="(/console/messages/export\.csv\?[^"]+)" download', first.text)
+    assert link, "the list offers its selection as CSV"
+    export = await c.get(link.group(1).replace("&amp;", "&"))
+    assert export.headers["content-type"].startswith("text/csv")
+    assert [line.split(",")[0] for line in export.text.lstrip("\ufeff").splitlines()[1:]] == ids[::-1], \
+        "every message of the selection, not one page"
 
 
 async def test_dashboard_counts_and_fragment(herald: Running) -> None:

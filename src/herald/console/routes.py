@@ -21,13 +21,12 @@ from starlette.responses import RedirectResponse, Response
 from herald import errors
 from herald.auth import passwords
 from herald.auth.models import ConsoleUser, Workspace
-from herald.channels.base import CHANNELS
 from herald.console import session as cs
 from herald.console import views
 from herald.deps import SessionDep, StateDep
 from herald.messages import service as messages
 from herald.messages.api import timeline
-from herald.messages.models import STATES
+from herald.messages.filters import Filter
 from herald.messages.schemas import MessageCreate
 from herald.providers import service as providers
 from herald.providers.models import Provider
@@ -225,8 +224,7 @@ async def logout(request: Request, state: StateDep, signed: SignedDep, csrf: Csr
 async def _dashboard_context(session: SessionDep, signed: Signed) -> dict[str, Any]:
     ws = signed.user.workspace_id
     stats = await views.dashboard_stats(session, ws)
-    newest, _ = await messages.page(session, ws, states=[], channel=None, created_after=None,
-                                    created_before=None, limit=20, cursor=None)
+    newest, _ = await messages.page(session, ws, Filter(), limit=20, cursor=None)
     return _page(signed, "dashboard", stats=stats, newest=newest,
                  providers=await views.provider_names(session, ws))
 
@@ -242,38 +240,7 @@ async def dashboard_fragment(session: SessionDep, signed: SignedDep) -> Response
     return views.render("_dashboard.html", await _dashboard_context(session, signed))
 
 
-# -- messages -----------------------------------------------------------------------------------------------
-
-@router.get("/console/messages")
-async def message_list(
-    session: SessionDep, signed: SignedDep,
-    state: Annotated[str, Query(max_length=20)] = "",
-    channel: Annotated[str, Query(max_length=20)] = "",
-    cursor: Annotated[str, Query(max_length=200)] = "",
-) -> Response:
-    ws = signed.user.workspace_id
-    error: str | None = None
-    rows: list[Any] = []
-    next_cursor: str | None = None
-    if state and state not in STATES:
-        error = f"Unknown state {state!r}."
-    elif channel and channel not in CHANNELS:
-        error = f"Unknown channel {channel!r}."
-    else:
-        try:
-            rows, next_cursor = await messages.page(
-                session, ws, states=[state] if state else [], channel=channel or None, created_after=None,
-                created_before=None, limit=PAGE_SIZE, cursor=cursor or None)
-        except errors.HeraldError as exc:
-            error = exc.detail
-    filters = {k: v for k, v in {"state": state, "channel": channel}.items() if v}
-    older = "?" + urlencode({**filters, "cursor": next_cursor}) if next_cursor else None
-    newest = ("?" + urlencode(filters) if filters else "?") if cursor else None
-    return views.render("messages.html", _page(
-        signed, "messages", rows=rows, state=state, channel=channel, states=STATES, channels=CHANNELS,
-        error=error, older=older, newest=newest, providers=await views.provider_names(session, ws),
-    ), status=400 if error else 200)
-
+# -- messages (the list and its export: console/interactions.py) ----------------------------------------------
 
 @router.get("/console/messages/{message_id}")
 async def message_detail(

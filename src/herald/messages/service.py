@@ -17,6 +17,7 @@ from herald.crypto import Keyring
 from herald.db import memo
 from herald.messages import content as contents
 from herald.messages import pending, timeline
+from herald.messages.filters import Filter
 from herald.messages.models import (
     CONTENTS,
     FAILED,
@@ -211,18 +212,8 @@ async def history(session: AsyncSession, message_id: str) -> tuple[list[MessageE
     return list(events), list(attempts)
 
 
-async def page(
-    session: AsyncSession, workspace_id: str, *, states: list[str], channel: str | None,
-    created_after: datetime | None, created_before: datetime | None, limit: int, cursor: str | None,
-) -> tuple[list[Message], str | None]:
+async def page(session: AsyncSession, workspace_id: str, shown: Filter, *, limit: int,
+               cursor: str | None) -> tuple[list[Message], str | None]:
     """Newest first; ``next_cursor`` continues after the last row."""
-    query = select(Message).where(Message.workspace_id == workspace_id)
-    if states:
-        query = query.where(Message.state.in_(states))
-    if channel:
-        query = query.where(Message.channel == channel)
-    if created_after:
-        query = query.where(Message.created_at >= pagination.aware(created_after, "created_after"))
-    if created_before:
-        query = query.where(Message.created_at < pagination.aware(created_before, "created_before"))
+    query = select(Message).where(*shown.where(workspace_id))
     return await pagination.newest_first(session, query, Message.id, "msg", limit=limit, cursor=cursor)
