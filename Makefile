@@ -31,15 +31,17 @@ run: $(STAMP) ## Start Herald (API + console + worker) on SQLite under ./var, on
 migrate: $(STAMP) ## Create or upgrade the database schema
 	$(BIN)/herald migrate
 
-# One pytest worker per core (pytest-xdist): each worker has its own PostgreSQL database, temporary directories
-# and ports, so the suite runs in about two thirds of the time on two cores. TEST_WORKERS=0 runs it in one process.
+# One pytest worker per core, four at most (pytest-xdist): each worker has its own PostgreSQL database, temporary
+# directories and ports, so the suite runs in about two thirds of the time on two cores; the cap keeps the
+# workers' processes within PostgreSQL's default 100 connections. TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= auto
+XDIST := -n $(TEST_WORKERS) --maxprocesses=4
 
 test: $(TSTAMP) ## Install test dependencies and run the whole suite (PostgreSQL tests need a server; CI=true requires it)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q $(XDIST)
 
 test-fast: $(TSTAMP) ## The suite without the process-level acceptance tests
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
+	$(BIN)/python -m pytest -q $(XDIST) -m "not slow"
 
 lint: $(TSTAMP) ## ruff and mypy (strict)
 	$(BIN)/ruff check src tests bench
