@@ -59,7 +59,8 @@ async def run(engine: AsyncEngine, job: Row[Any], lease: Lease, *, batch: int = 
             campaign_id=c.id, workspace_id=c.workspace_id, channel=c.channel, classification=c.classification,
             dnc_lists=tuple(c.dnc_lists or ()), provider_id=c.provider_id, sender=c.sender,
             template_id=c.template_id, template_version=c.template_version,
-            queued_explanation=f'Planned by campaign "{c.name}"; it will go out through {via}.')
+            queued_explanation=f'Planned by campaign "{c.name}"; it will go out through {via}.',
+            **planner.history(c.skip_notified_within_days, datetime.now(UTC)))
         if not await _plan(engine, c, spec, lease, batch):
             return None
     return await _watch(engine, c, lease)

@@ -55,6 +55,9 @@ class Campaign(Base):
     throttle_per_second: Mapped[float | None] = mapped_column(Float)
     max_error_rate: Mapped[float] = mapped_column(Float, default=0.25)
     """The campaign pauses itself when more than this share of its finished sends failed."""
+    skip_notified_within_days: Mapped[int | None]
+    """Notification history: a contact whose address was sent this campaign's template (by any campaign or
+    send) within so many days is skipped (``recently_notified``)."""
     state: Mapped[str] = mapped_column(String(20), default=DRAFT)
     state_reason: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int] = mapped_column(default=0)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -66,6 +66,15 @@ class Spec:
     template_id: str | None
     template_version: int | None
     queued_explanation: str
+    history_days: int | None = None
+    """Notification history: skip an address this template was sent to in the last so many days (counted back
+    from ``history_since``)."""
+    history_since: datetime | None = None
+
+
+def history(days: int | None, now: datetime) -> dict[str, Any]:
+    """The :class:`Spec` fields of a campaign's ``skip_notified_within_days`` as of ``now``."""
+    return {"history_days": days, "history_since": now - timedelta(days=days)} if days else {}
 
 
 def _address(spec: Spec) -> ColumnElement[Any]:
@@ -100,7 +109,17 @@ def facts(spec: Spec) -> list[ColumnElement[Any]]:
         _entry(spec).label("entry"),
         (_granted(purpose) if optable else cast(null(), Integer)).label("granted"),
         (_c.consent[(purpose, "source")].as_string() if optable else null()).label("granted_source"),
+        *([_notified(spec).label("notified")] if spec.history_since else []),
     ]
+
+
+def _notified(spec: Spec) -> ColumnElement[Any]:
+    """Whether the address was sent the campaign's template since ``history_since`` (by another campaign or a
+    single send: this campaign's own messages are its de-duplication's business). The address index finds the
+    few messages of each address."""
+    return exists().where(_seen.c.to_address == _address(spec), _seen.c.workspace_id == spec.workspace_id,
+                          _seen.c.template_id == spec.template_id, _seen.c.sent_at >= spec.history_since,
+                          or_(_seen.c.source_id.is_(None), _seen.c.source_id != spec.campaign_id))
 
 
 def _granted(purpose: str) -> ColumnElement[Any]:
@@ -125,11 +144,15 @@ def decided(spec: Spec, known: Select[Any]) -> tuple[FromClause, ColumnElement[A
     detail = func.coalesce(literal(" (", String) + _es.c.reason + literal(")", String), "")
     withdrawn = f.granted == 0
     lacking = or_(f.granted.is_(None), f.granted == 0) if purpose in MARKETING else false()
+    # The rule book's rules first (they agree with herald.pipeline.policy), then the campaign's own history rule.
+    history = [(f.notified, "recently_notified")] if spec.history_since else []
+    told = ([(f.notified, f"Not sent: recently_notified: this template went to this {what} in the last "
+                          f"{spec.history_days} days")] if spec.history_since else [])
     reason = case(
         (f.erased, "erased"), (f.address == "", "no_address"),
         (f.entry.is_not(None), case((_el.c.kind == DNC, func.substr(literal("dnc:", String) + _el.c.name, 1, 60)),
                                     (opted, "opted_out"), else_="suppressed")),
-        (withdrawn, "opted_out"), (lacking, "no_consent"), else_=null())
+        (withdrawn, "opted_out"), (lacking, "no_consent"), *history, else_=null())
     explanation = case(
         (f.erased, "Not sent: erased: the contact's personal data was erased"),
         (f.address == "", f"Not sent: no_address: the contact has no {what}"),
@@ -140,7 +163,7 @@ def decided(spec: Spec, known: Select[Any]) -> tuple[FromClause, ColumnElement[A
             else_=literal("Not sent: suppressed: ", String) + _es.c.source + detail)),
         (withdrawn, literal(f"Not sent: opted_out: {purpose} consent withdrawn (", String)
          + func.coalesce(f.granted_source, "contact") + literal(")", String)),
-        (lacking, f"Not sent: no_consent: the contact never gave {purpose} consent"), else_=null())
+        (lacking, f"Not sent: no_consent: the contact never gave {purpose} consent"), *told, else_=null())
     return joined, reason, explanation, base
 
 

@@ -4,6 +4,7 @@ recipients rendered for real, and warnings for template variables the lists cann
 from __future__ import annotations
 
 import statistics
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import select
@@ -42,7 +43,8 @@ async def preview(session: AsyncSession, renderer: Renderer, c: Campaign, req: P
     spec = planner.Spec(campaign_id=c.id, workspace_id=c.workspace_id, channel=c.channel,
                         classification=c.classification, dnc_lists=tuple(c.dnc_lists or ()),
                         provider_id=c.provider_id, sender=c.sender, template_id=c.template_id,
-                        template_version=c.template_version, queued_explanation="")
+                        template_version=c.template_version, queued_explanation="",
+                        **planner.history(c.skip_notified_within_days, datetime.now(UTC)))
     counted = dict((await session.execute(planner.outcomes(spec, c.list_ids))).all())
     would_send = counted.pop(None, 0)
     warnings = await _warnings(session, renderer, c, version.sources if version else None)

@@ -37,6 +37,8 @@ class CampaignIn(BaseModel):
     throttle_per_minute: float | None = Field(default=None, gt=0, le=600_000)
     max_error_rate: float = Field(default=0.25, gt=0, le=1,
                                   description="Pause by itself when more than this share of sends fail")
+    skip_notified_within_days: int | None = Field(default=None, ge=1, le=366, description=(
+        "Skip a contact whose address was sent this template (by any campaign or send) within so many days"))
 
 
 class CampaignPatch(BaseModel):
@@ -58,6 +60,9 @@ class CampaignPatch(BaseModel):
     throttle_per_second: float | None = Field(default=None, gt=0, le=10_000, description="null: no throttle")
     throttle_per_minute: float | None = Field(default=None, gt=0, le=600_000)
     max_error_rate: float | None = Field(default=None, gt=0, le=1)
+    skip_notified_within_days: int | None = Field(default=None, ge=1, le=366, description=(
+        "Skip a contact whose address was sent this template (by any campaign or send) within so many days; "
+        "null: no such rule"))
 
 
 class Progress(BaseModel):
@@ -95,6 +100,7 @@ class CampaignOut(BaseModel):
     quiet_hours: bool
     throttle_per_second: float | None
     max_error_rate: float
+    skip_notified_within_days: int | None
     state: str
     state_reason: str | None
     progress: Progress

@@ -48,7 +48,8 @@ def to_out(c: Campaign, progress: dict[str, Any]) -> CampaignOut:
         template_version=c.template_version, message_column=c.message_column, subject=c.subject, sender=c.sender,
         provider_id=c.provider_id, classification=c.classification, dnc_lists=list(c.dnc_lists),
         start_at=c.start_at, send_window=c.send_window, quiet_hours=c.quiet_hours,
-        throttle_per_second=c.throttle_per_second, max_error_rate=c.max_error_rate, state=c.state,
+        throttle_per_second=c.throttle_per_second, max_error_rate=c.max_error_rate,
+        skip_notified_within_days=c.skip_notified_within_days, state=c.state,
         state_reason=c.state_reason, progress=progress, created_at=c.created_at,  # type: ignore[arg-type]
         started_at=c.started_at, finished_at=c.finished_at)
 
@@ -74,7 +75,7 @@ async def patch(session: AsyncSession, campaign: Campaign, req: CampaignPatch, a
     return campaign
 
 
-_CLEARABLE = ("message_column", "subject", "sender", "throttle_per_second")
+_CLEARABLE = ("message_column", "subject", "sender", "throttle_per_second", "skip_notified_within_days")
 """Fields a change may set to null (no throttle: as fast as the provider allows); null leaves the others."""
 
 
@@ -107,7 +108,8 @@ async def _apply(session: AsyncSession, c: Campaign, values: dict[str, Any], now
             raise errors.Invalid(f"Template {template.name!r} is for {template.channel}, not {c.channel}.",
                                  code="template_channel_mismatch", field="template")
         c.template_id = template.id if template else None
-    for name in ("message_column", "subject", "sender", "quiet_hours", "throttle_per_second", "max_error_rate"):
+    for name in ("message_column", "subject", "sender", "quiet_hours", "throttle_per_second", "max_error_rate",
+                 "skip_notified_within_days"):
         if name in values and (values[name] is not None or name in _CLEARABLE):
             setattr(c, name, values[name])
     if "dnc_lists" in values and values["dnc_lists"] is not None:
@@ -132,6 +134,10 @@ async def _check(session: AsyncSession, c: Campaign) -> None:
     if bool(c.template_id) == bool(c.message_column):
         raise errors.Invalid("Give the content as a template or as a message column (one of them).",
                              code="content_required", field="template")
+    if c.skip_notified_within_days and not c.template_id:
+        raise errors.Invalid("Notification history is kept per template: skip_notified_within_days needs the "
+                             "campaign's content to come from a template.", code="history_needs_template",
+                             field="skip_notified_within_days")
     if c.message_column:
         for list_id in c.list_ids:
             lst = await lists.get(session, c.workspace_id, list_id)
