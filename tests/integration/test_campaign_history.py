@@ -5,10 +5,8 @@ and sends everyone else; on SQLite and PostgreSQL, through the worker and the fa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import update
 
 from herald.db.session import unit_of_work
@@ -16,8 +14,6 @@ from herald.fakes.twilio import FakeTwilio
 from herald.messages.models import Message
 from tests.conftest import Running, wait_for
 from tests.integration.campaign_setup import (
-    SID,
-    TOKEN,
     act,
     add_twilio,
     campaign,
@@ -26,12 +22,6 @@ from tests.integration.campaign_setup import (
     sms_template,
     until,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio(account_sid=SID, auth_token=TOKEN, callbacks=False) as server:
-        yield server
 
 
 async def sent_days_ago(herald: Running, message_id: str, days: int) -> None:

@@ -8,10 +8,7 @@ import asyncio
 import collections
 import csv
 import io
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-
-import pytest
 
 from herald.fakes.twilio import FakeTwilio
 from tests.conftest import Running
@@ -27,12 +24,6 @@ from tests.integration.campaign_setup import (
     until,
     zone_at_hour,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio(account_sid=SID, auth_token=TOKEN, callbacks=False) as server:
-        yield server
 
 
 def ended(data: dict[str, object]) -> bool:

@@ -6,25 +6,18 @@ claim loop once spun without yielding when no slot was free)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from herald.fakes.twilio import FakeTwilio
 from herald.settings import Settings
 from tests.conftest import Running, wait_for
-from tests.integration.campaign_setup import SID, TOKEN, add_twilio
+from tests.integration.campaign_setup import add_twilio
 
 
 @pytest.fixture(params=[1, 4])
 def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
     return settings.model_copy(update={"worker_concurrency": request.param})
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio(account_sid=SID, auth_token=TOKEN, callbacks=False) as server:
-        yield server
 
 
 async def test_api_sends_handed_over_at_once_never_exceed_the_concurrency(herald_with_worker: Running,

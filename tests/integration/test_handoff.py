@@ -5,7 +5,6 @@ transaction that rolled back, and put back in the queue when part of their trans
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from herald.messages.schemas import MessageCreate
 from herald.pipeline import handoff
 from herald.pipeline.handoff import Handoff
 from tests.conftest import Running, wait_for
-from tests.integration.campaign_setup import SID, TOKEN, add_twilio
+from tests.integration.campaign_setup import add_twilio
 from tests.integration.trigger_setup import (
     WITHDRAWAL_SAMPLE,
     WITHDRAWAL_SCHEMA,
@@ -30,12 +29,6 @@ from tests.integration.trigger_setup import (
     template,
     trigger,
 )
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio(account_sid=SID, auth_token=TOKEN, callbacks=False) as server:
-        yield server
 
 
 async def test_alerts_planned_in_serve_are_sent_once_each_without_a_claim(herald_with_worker: Running,

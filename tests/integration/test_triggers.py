@@ -5,17 +5,15 @@ re-entry, TTLs, statistics and runs."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import event
 
 from herald.fakes.twilio import FakeTwilio
 from tests.conftest import Running, wait_for
-from tests.integration.campaign_setup import SID, TOKEN, add_twilio
+from tests.integration.campaign_setup import add_twilio
 from tests.integration.trigger_setup import (
     WITHDRAWAL_SAMPLE,
     WITHDRAWAL_SCHEMA,
@@ -27,12 +25,6 @@ from tests.integration.trigger_setup import (
 )
 
 ALERT = [{"type": "send", "channel": "sms", "template": "atm-alert", "ttl": "PT30M"}]
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeTwilio]:
-    async with FakeTwilio(account_sid=SID, auth_token=TOKEN, callbacks=False) as server:
-        yield server
 
 
 async def setup(client: Any) -> None:
