@@ -80,7 +80,8 @@ _CLEARABLE = ("message_column", "subject", "sender", "throttle_per_second", "ski
 
 
 async def _apply(session: AsyncSession, c: Campaign, values: dict[str, Any], now: datetime) -> None:
-    """Set what ``values`` holds (a new campaign: every field; a change: the fields sent)."""
+    """Check and set what ``values`` holds (a new campaign: every field; a change: the fields sent); the
+    campaign must still make sense as a whole afterwards."""
     if "throttle_per_minute" in values:
         per_minute = values.pop("throttle_per_minute")
         if per_minute is not None and values.get("throttle_per_second") is not None:
@@ -88,7 +89,6 @@ async def _apply(session: AsyncSession, c: Campaign, values: dict[str, Any], now
                                  code="throttle_twice", field="throttle_per_minute")
         if per_minute is not None or "throttle_per_second" not in values:
             values["throttle_per_second"] = per_minute / 60 if per_minute is not None else None
-    """Check and set the given fields; the campaign must still make sense as a whole afterwards."""
     ws = c.workspace_id
     if values.get("name"):
         c.name = values["name"]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from herald import errors
 from herald.auth.service import audit
@@ -61,6 +61,4 @@ async def message_export(session: SessionDep, signed: routes.SignedDep, app: Sta
                                 source=source, to=to)
     audit(session, ws, signed.user.email, "messages.export", None, {"columns": list(exports.DEFAULT),
                                                                     "filter": shown.given()})
-    return StreamingResponse(exports.csv_lines(app.engine, shown.where(ws), list(exports.DEFAULT)),
-                             media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": 'attachment; filename="messages.csv"'})
+    return exports.response(app.engine, shown.where(ws), list(exports.DEFAULT))

@@ -127,9 +127,7 @@ async def export_csv(
     names = exports.chosen(columns)
     audit(session, principal.workspace_id, principal.client_id, "messages.export", None,
           {"columns": names, "filter": shown.given()})
-    return StreamingResponse(exports.csv_lines(state.engine, shown.where(principal.workspace_id), names),
-                             media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": 'attachment; filename="messages.csv"'})
+    return exports.response(state.engine, shown.where(principal.workspace_id), names)
 
 
 @router.get("/{message_id}", response_model=MessageOut, response_model_by_alias=True,

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.responses import StreamingResponse
 
 from herald import csvsafe, errors
 from herald.contacts.models import Contact
@@ -42,6 +43,12 @@ def chosen(text: str | None) -> list[str]:
     if len(set(names)) != len(names):
         raise errors.Invalid("A column is named twice.", code="duplicate_column", field="columns")
     return names or list(DEFAULT)
+
+
+def response(engine: AsyncEngine, where: list[ColumnElement[bool]], names: list[str]) -> StreamingResponse:
+    """The download (the API's and the console's)."""
+    return StreamingResponse(csv_lines(engine, where, names), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": 'attachment; filename="messages.csv"'})
 
 
 async def csv_lines(engine: AsyncEngine, where: list[ColumnElement[bool]], names: list[str]) -> AsyncIterator[str]:
