@@ -15,6 +15,7 @@ from herald.auth import api as auth_api
 from herald.auth import clients as clients_api
 from herald.campaigns import api as campaigns_api
 from herald.campaigns import history as attempts_api
+from herald.commqueue import api as queues_api
 from herald.contacts import api as contacts_api
 from herald.crypto import Keyring
 from herald.db.session import make_engine, make_sessionmaker
@@ -88,7 +89,7 @@ def create_app(settings: Settings, *, with_worker: bool = False, settle_gc: bool
                    health.router, audit_api.router, unsubscribe_api.router, contacts_api.router,
                    lists_api.router, imports_api.router, suppressions_api.router, inbound_api.router,
                    campaigns_api.router, attempts_api.router, events_api.types_router, triggers_api.router,
-                   keywords_api.router):
+                   keywords_api.router, queues_api.router):
         app.include_router(router)
     app.include_router(clickatell_webhooks.router)  # beside webhooks_api.router: /webhooks/clickatell/...
     app.include_router(http_webhooks.router)

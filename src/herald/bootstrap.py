@@ -1,5 +1,6 @@
-"""First start: a default workspace, a console admin, an API client and demo (file) providers for every
-channel, so a send works at once. Credentials come from HERALD_* variables or are generated and shown once."""
+"""First start: a default workspace, a console admin, an API client and demo providers for every channel
+(file providers, and a real communication queue), so a send works at once. Credentials come from HERALD_*
+variables or are generated and shown once."""
 
 from __future__ import annotations
 
@@ -47,8 +48,10 @@ async def first_start(settings: Settings, engine: AsyncEngine, keyring: Keyring)
                                               client_id=settings.client_id or None,
                                               secret=settings.client_secret or None)
             for channel in CHANNELS:
+                # A queue is Herald's own: its demo is a real one, for a portal to pull from (/v1/queues/demo-queue).
+                kind = "queue" if channel == "queue" else "file"
                 await providers.create(session, keyring, ws.id, ProviderCreate(
-                    name=f"demo-{channel}", kind="file", channel=channel, priority=-100), actor="bootstrap")
+                    name=f"demo-{channel}", kind=kind, channel=channel, priority=-100), actor="bootstrap")
     except IntegrityError:
         return None  # another process bootstrapped at the same moment
     return FirstStart(

@@ -5,18 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, Select, inspect
 
+from herald.commqueue import service as commqueue
 from herald.db.models import Base
 from herald.db.session import make_engine
 from herald.messages.models import MESSAGES
 from herald.pipeline.dispatch import CLAIM_ORDER
 from herald.queue import claim as claims
 
-# Alembic cannot compare expression indexes (DESC); this one is checked by name below instead.
-EXPRESSION_INDEXES = {"ix_messages_claim"}
+# Alembic cannot compare expression indexes (DESC); these are checked by name below instead.
+EXPRESSION_INDEXES = {"ix_messages_claim", "ix_messages_queue_pending"}
 
 
 def _include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
@@ -45,10 +47,9 @@ async def test_migrated_schema_equals_models(db_url: str) -> None:
     assert indexes >= EXPRESSION_INDEXES
 
 
-def _claim_plan(conn: Connection) -> str:
-    """How the database runs the dispatcher's claim query, as text."""
-    ready = claims.ready(MESSAGES, now=datetime.now(UTC), limit=200, order_by=CLAIM_ORDER)
-    sql = str(ready.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+def _plan(conn: Connection, query: Select[Any]) -> str:
+    """How the database runs a query, as text."""
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     if conn.dialect.name == "sqlite":
         return " / ".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
     # Ask whether the index can serve the claim in its order, whatever the table holds and whatever statistics
@@ -59,14 +60,19 @@ def _claim_plan(conn: Connection) -> str:
     return " / ".join(str(row[0]) for row in conn.exec_driver_sql(f"EXPLAIN {sql}"))
 
 
-async def test_claim_walks_its_index_in_order(db_url: str) -> None:
-    """The claim takes the first rows of ix_messages_claim without sorting: an index whose order differs from
-    the claim's (SQLite's batch migrations once dropped its DESC) sorts every waiting message on each claim."""
+@pytest.mark.parametrize(("index", "query"), [
+    ("ix_messages_claim", claims.ready(MESSAGES, now=datetime.now(UTC), limit=200, order_by=CLAIM_ORDER)),
+    ("ix_messages_queue_pending", commqueue.pending("prv_x", datetime.now(UTC), 100)),
+], ids=["claim", "queue_pull"])
+async def test_queue_queries_walk_their_index_in_order(db_url: str, index: str, query: Select[Any]) -> None:
+    """The dispatcher's claim and a third-party system's pull take the first rows of their index without
+    sorting: an index whose order differs from the query's (SQLite's batch migrations once dropped the claim
+    index's DESC) sorts every waiting message on each claim."""
     engine = make_engine(db_url, pool_size=1)
     async with engine.begin() as conn:
-        plan = await conn.run_sync(_claim_plan)
+        plan = await conn.run_sync(_plan, query)
         await conn.rollback()
     await engine.dispose()
-    assert "ix_messages_claim" in plan, plan
+    assert index in plan, plan
     assert "TEMP B-TREE" not in plan, plan
     assert "Sort" not in plan, plan

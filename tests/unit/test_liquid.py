@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -300,6 +301,21 @@ def test_masking(renderer: Renderer, source: str, variables: dict[str, Any], exp
                                     "{{ 'x' | mask_email: '' }}"])
 def test_masking_refuses_bad_arguments(renderer: Renderer, source: str) -> None:
     assert render_error(renderer, source).code == "render_error"
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+                    max_leaves=12))
+@settings(max_examples=60, deadline=None)
+def test_the_json_filter_keeps_any_value_valid_json(renderer: Renderer, value: Any) -> None:
+    """What a queue or webhook template places with ``| json`` parses back to the value, whatever quotes,
+    line breaks or nesting it holds."""
+    assert json.loads(render(renderer, '{"v": {{ value | json }}}', {"value": value})) == {"v": value}
+
+
+def test_the_json_filter_refuses_a_missing_variable_and_writes_dates_as_text(renderer: Renderer) -> None:
+    assert render_error(renderer, "{{ nope | json }}").code == "undefined_variable"
+    assert render(renderer, "{{ d | json }}", {"d": date(2026, 12, 3)}) == '"2026-12-03"'
 
 
 @pytest.mark.parametrize(("n", "locale", "expected"), [

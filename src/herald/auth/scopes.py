@@ -22,5 +22,6 @@ SCOPES = {
     "triggers:write": "Create, change, activate and delete triggers",
     "keywords:read": "Read the workspace's own keywords and keyword answers",
     "keywords:write": "Add and remove keywords; set the answers to STOP, START and HELP",
+    "queues:consume": "Pull a third-party system's communication-queue entries and acknowledge them",
 }
 ALL = tuple(SCOPES)

@@ -78,6 +78,9 @@ def history(days: int | None, now: datetime) -> dict[str, Any]:
 
 
 def _address(spec: Spec) -> ColumnElement[Any]:
+    """The column :func:`herald.pipeline.plan.address_of` reads, for the campaign's channel."""
+    if spec.channel == "queue":
+        return func.coalesce(_c.external_id, _c.id)
     return _c.phone if spec.channel == "sms" else _c.email
 
 
@@ -138,7 +141,7 @@ def decided(spec: Spec, known: Select[Any]) -> tuple[FromClause, ColumnElement[A
     base = known.cte("facts").prefix_with("MATERIALIZED")
     f = base.c
     joined = base.outerjoin(_es, _es.c.id == f.entry).outerjoin(_el, _el.c.id == _es.c.list_id)
-    what = "phone number" if spec.channel == "sms" else "email address"
+    what = {"sms": "phone number", "email": "email address"}.get(spec.channel, "recipient")
     purpose = spec.classification
     opted = _es.c.source.in_(("keyword", "unsubscribe"))
     detail = func.coalesce(literal(" (", String) + _es.c.reason + literal(")", String), "")

@@ -20,6 +20,7 @@ from herald.campaigns.service import audience_size
 from herald.channels.sms import segments
 from herald.contacts.models import Contact
 from herald.lists.models import ContactList
+from herald.pipeline import plan
 from herald.templates import service as templates
 from herald.templates.liquid import Renderer
 
@@ -57,7 +58,7 @@ async def preview(session: AsyncSession, renderer: Renderer, c: Campaign, req: P
     counts: list[int] = []
     for member_id, fields, contact_id in picked:
         person = people[contact_id]
-        to = (person.phone if c.channel == "sms" else person.email) or ""
+        to = plan.address_of(person, c.channel)
         try:
             content = delivery.render(_Row(f"preview-{member_id}", c.channel, to), look, person, fields or {})
         except errors.Invalid as exc:

@@ -12,11 +12,14 @@ from herald.messages.models import (
     BOUNCED,
     CANCELLED,
     COMPLAINED,
+    COMPLETED,
     DELIVERED,
     EXPIRED,
     FAILED,
     MESSAGES,
     QUEUED,
+    REJECTED,
+    REMOVED,
     RETRYING,
     SENDING,
     SENT,
@@ -29,7 +32,8 @@ _BY_STATE = select(_m.state, _m.reason, func.count()).group_by(_m.state, _m.reas
 # Which counter each message state adds to.
 _COUNTER = {QUEUED: "queued", RETRYING: "queued", SENDING: "sending", SENT: "sent", DELIVERED: "delivered",
             UNDELIVERED: "undelivered", BOUNCED: "undelivered", COMPLAINED: "delivered", FAILED: "failed",
-            EXPIRED: "failed", SKIPPED: "skipped", CANCELLED: "cancelled"}
+            EXPIRED: "failed", SKIPPED: "skipped", CANCELLED: "cancelled", COMPLETED: "delivered",
+            REMOVED: "delivered", REJECTED: "undelivered"}
 FIELDS = ("queued", "sending", "sent", "delivered", "failed", "skipped", "cancelled", "undelivered")
 STATES_OF = {field: tuple(s for s, counter in _COUNTER.items() if counter == field) for field in FIELDS}
 """The message states each counter covers (the recipients filter uses the counters' names)."""

@@ -18,7 +18,7 @@ from herald.messages.filters import Filter
 from herald.messages.models import Attempt, Message, MessageContent, MessageEvent
 from herald.messages.schemas import AttemptOut, MessageCreate, MessageOut, MessagePage, TimelineEntry
 from herald.pipeline import handoff
-from herald.problems import COMMON_RESPONSES, problem
+from herald.problems import COMMON_RESPONSES, PROBLEM_SCHEMA, problem
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"], responses={**COMMON_RESPONSES})
 Sender = Annotated[Principal, Depends(require("messages:send"))]
@@ -60,7 +60,8 @@ def _json(out: MessageOut) -> dict[str, Any]:
 
 
 @router.post("", status_code=202, response_model=MessageOut, summary="Send a message",
-             responses={202: {"description": "Accepted; delivery happens in the background"}})
+             responses={202: {"description": "Accepted; delivery happens in the background"},
+                        404: {**PROBLEM_SCHEMA, "description": "The contact named does not exist"}})
 async def create_message(
     request: Request,
     req: MessageCreate,

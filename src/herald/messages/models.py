@@ -15,12 +15,18 @@ from herald.queue.claim import READY
 QUEUED, RETRYING, SENDING, SENT = "queued", "retrying", "sending", "sent"
 DELIVERED, UNDELIVERED, BOUNCED, COMPLAINED = "delivered", "undelivered", "bounced", "complained"
 FAILED, EXPIRED, SKIPPED, CANCELLED = "failed", "expired", "skipped", "cancelled"
+# A communication-queue entry (channel ``queue``) is ``sent`` while pending for its third-party system, which
+# then reports it completed (delivered to the customer's inbox or device), rejected, or removed from it.
+COMPLETED, REJECTED, REMOVED = "completed", "rejected", "removed"
 STATES = (
     "planned", SKIPPED, QUEUED, RETRYING, SENDING, SENT, DELIVERED, UNDELIVERED, BOUNCED, COMPLAINED,
-    FAILED, EXPIRED, CANCELLED,
+    FAILED, EXPIRED, CANCELLED, COMPLETED, REJECTED, REMOVED,
 )
 CLAIMABLE = (QUEUED, RETRYING)
-FINAL = frozenset({DELIVERED, UNDELIVERED, BOUNCED, COMPLAINED, FAILED, EXPIRED, SKIPPED, CANCELLED})
+QUEUE_PENDING = "channel = 'queue' AND state = 'sent'"
+"""Literal, as :data:`herald.queue.claim.READY`: the partial index serves only queries that repeat it."""
+FINAL = frozenset({DELIVERED, UNDELIVERED, BOUNCED, COMPLAINED, FAILED, EXPIRED, SKIPPED, CANCELLED, REJECTED,
+                   REMOVED})
 
 
 class Message(Base):
@@ -43,6 +49,9 @@ class Message(Base):
         Index(None, "to_address"),
         # A campaign's progress is counted from its messages.
         Index(None, "source_id", "state", "reason"),
+        # A third-party system's pull walks its pending entries in order and stops at its limit.
+        Index("ix_messages_queue_pending", "provider_id", text("priority DESC"), "sent_at",
+              sqlite_where=text(QUEUE_PENDING), postgresql_where=text(QUEUE_PENDING)),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

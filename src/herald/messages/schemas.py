@@ -27,18 +27,24 @@ class MessageCreate(BaseModel):
             {"channel": "sms", "to": "+14155550100", "body": "Your card ending 1234 was used at ATM 0042."},
             {"channel": "email", "to": "jane@example.com", "subject": "Payment due",
              "text": "Your payment of $120.00 is due on 1 December.", "classification": "financial"},
+            {"channel": "queue", "contact": {"external_id": "C-1001"}, "provider": "portal",
+             "payload": {"title": "Bill ready", "amount": "120.00"}, "classification": "financial"},
         ]
     })
 
-    channel: str = Field(description="sms or email (push, pass, webhook and queue come later)")
+    channel: str = Field(description="sms, email, or queue (an entry for a third-party system to pull; push, "
+                         "pass and webhook come later)")
     to: str | None = Field(default=None, min_length=1, max_length=320,
-                           description="A phone number or an email address (or give `contact`)")
+                           description="A phone number or an email address (or give `contact`); for queue, the "
+                           "recipient as the third-party system knows them")
     contact: ContactRef | None = Field(default=None, description="Send to this contact's address for the channel; "
                                        "its consent, locale, time zone and fields apply")
     body: str | None = Field(default=None, description="SMS text")
     subject: str | None = Field(default=None, max_length=998)
     html: str | None = None
     text: str | None = None
+    payload: dict[str, Any] | None = Field(default=None, description="queue: the entry's content, a JSON object "
+                                           "(or render a queue template's json part)")
     sender: str | None = Field(default=None, alias="from", max_length=320,
                                description="Override the provider's default sender")
     classification: str = Field(default="transactional", description=", ".join(CLASSIFICATIONS))

@@ -74,9 +74,12 @@ def sent(row: Row[Any], token: str, started: datetime, live: LiveProvider, resul
     ref = f" ({result.provider_message_id})" if result.provider_message_id else ""
     state = DELIVERED if result.delivered else SENT
     verb = "Delivered" if result.delivered else "Accepted"
+    said = f"{verb} by {live.kind}{ref}"
+    if live.channel == "queue":  # the provider is a third-party system that pulls its entries
+        said = f"Pending: available to the third-party system ({live.id}) until it pulls and acknowledges it"
     return Outcome(
         id=row.id, token=token, state=state, at=now, due_at=row.due_at,
-        explanation=f"{verb} by {live.kind}{ref}", provider_message_id=result.provider_message_id,
+        explanation=said, provider_message_id=result.provider_message_id,
         sent_at=now, delivered_at=now if result.delivered else None, final_at=now if result.delivered else None,
         attempt=attempt(row, started, live, "sent", result.code, None, result.provider_message_id),
     )

@@ -35,19 +35,38 @@ async def recipient(session: AsyncSession, workspace: Workspace, channel: str, t
                              field="to")
     if ref is None:
         assert to is not None
+        if channel == "queue":  # the recipient as the third-party system knows them
+            address = _system_reference(to)
+            return Recipient(address, address, None)
         address = addresses.phone_e164(to, workspace.default_region) if channel == "sms" else addresses.email(to)
         key = normalize.address_key(channel, address)
         contact = (await contacts.by_address(session, workspace.id, channel, key)
                    if channel in ("sms", "email") else None)
         return Recipient(address, key, contact)
     contact = await contacts.find(session, workspace, {k: v for k, v in ref.items() if v})
-    address = (contact.phone if channel == "sms" else contact.email if channel == "email" else None) or ""
+    address = address_of(contact, channel)
     if contact.erased_at is not None:
         return Recipient("", "", contact, policy.Block("erased", "erased: the contact's personal data was erased"))
     if not address:
         what = "phone number" if channel == "sms" else "email address"
         return Recipient("", "", contact, policy.Block("no_address", f"no_address: the contact has no {what}"))
     return Recipient(address, normalize.address_key(channel, address), contact)
+
+
+def address_of(contact: Contact, channel: str) -> str:
+    """Where a message to this contact goes on the channel ("" when it has no such address). A queue entry
+    names the contact as the customer's own systems do: its external id, else Herald's id."""
+    if channel == "queue":
+        return contact.external_id or contact.id
+    return (contact.phone if channel == "sms" else contact.email if channel == "email" else None) or ""
+
+
+def _system_reference(to: str) -> str:
+    cleaned = to.strip()
+    if not cleaned or any(ord(ch) < 32 for ch in cleaned):
+        raise errors.Invalid("'to' must name the recipient as the third-party system knows them (no control "
+                             "characters).", code="invalid_address", field="to")
+    return cleaned
 
 
 async def dnc_selection(session: AsyncSession, workspace_id: str, refs: Sequence[str]) -> list[str]:

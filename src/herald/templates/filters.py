@@ -1,4 +1,5 @@
-"""The Liquid filters a bank or a shop needs: money, dates in the recipient's time zone, masking, plurals.
+"""The Liquid filters a bank or a shop needs: money, dates in the recipient's time zone, masking, plurals,
+and ``json`` for the JSON content of webhook and queue templates.
 
 Registered on both of :class:`herald.templates.liquid.Renderer`'s environments (plain and HTML). Filters that
 depend on the recipient read it from the render variables through python-liquid's ``with_context`` hook:
@@ -22,6 +23,7 @@ date pattern applied. ``tests/unit/test_liquid.py`` checks both fast paths again
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
@@ -369,6 +371,16 @@ def pluralize(count: Any, singular: Any, plural: Any = None, *, context: RenderC
     return f"{format_decimal(number, locale=loc)} {form}"
 
 
+def to_json(value: Any) -> str:
+    """The value as JSON text, for the ``json`` part of webhook and queue templates: ``{"name": {{ contact.name
+    | json }}}`` stays valid JSON whatever quotes or line breaks the name holds. Dates and decimals become
+    strings."""
+    try:
+        return json.dumps(_defined(value), ensure_ascii=False, separators=(",", ":"), default=str)
+    except ValueError as exc:  # a reference cycle, a NaN
+        raise FilterValueError(f"json: {exc}", token=None) from exc
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "money": money,
     "local_datetime": local_datetime,
@@ -391,6 +403,7 @@ def register(env: Environment, *, max_chars: int, max_items: int) -> None:
     env.filters = {name: _guard(func, name, max_chars, max_items) for name, func in env.filters.items()}
     for name, func in FILTERS.items():
         env.add_filter(name, func)
+    env.add_filter("json", _guard(to_json, "json", max_chars, max_items))  # its text is as long as its input
 
 
 def _guard(func: Callable[..., Any], name: str, max_chars: int, max_items: int) -> Callable[..., Any]:

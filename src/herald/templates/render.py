@@ -3,6 +3,7 @@ render every part with the recipient's variables, and check the result against t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,8 @@ def render(renderer: Renderer, channel: str, variants: Mapping[str, dict[str, An
             out[name] = value
     if channel == "email" and "text" not in out and "html" in out:
         out["text"] = email_build.html_to_text(out["html"])
+    if "json" in out:
+        out["json"] = json_value(out["json"])
     _check_limits(channel, out, sms_max_segments)
     return Rendered(out, locale)
 
@@ -77,6 +80,19 @@ def _render(renderer: Renderer, source: str, html: bool, variables: Mapping[str,
                              field=field, errors=[{"field": field, "code": exc.code, "message": str(exc),
                                                    "part": part, "variable": exc.variable, "line": exc.line,
                                                    "column": exc.column}]) from exc
+
+
+def json_value(text: str) -> dict[str, Any]:
+    """A rendered ``json`` part (webhook, queue) as the JSON object it spells. A value that breaks it (a name
+    with a quote, placed without the ``json`` filter) fails this recipient's render, like a missing variable."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise errors.Invalid(f"json: the part does not render to JSON ({exc}); place values with the json "
+                             "filter, e.g. {{ contact.name | json }}.", code="render_error", field="json") from exc
+    if not isinstance(value, dict):
+        raise errors.Invalid("json: the part must render to a JSON object.", code="render_error", field="json")
+    return value
 
 
 def _check_limits(channel: str, out: dict[str, Any], sms_max_segments: int) -> None:

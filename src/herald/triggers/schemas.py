@@ -21,7 +21,7 @@ class SendStep(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     type: Literal["send"]
-    channel: str = Field(description="sms or email")
+    channel: str = Field(description="sms, email or queue")
     template: str = Field(max_length=100, description="A template id or name; it sees the event as `event`")
     overrides: dict[str, Any] = Field(default_factory=dict, description="Template parts replaced for this "
                                       "trigger only (Liquid allowed; the template itself never changes)")

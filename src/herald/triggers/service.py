@@ -20,6 +20,7 @@ from herald.auth.models import Workspace
 from herald.auth.service import audit
 from herald.events import payloads
 from herald.events import service as event_types
+from herald.messages import service as messages
 from herald.messages.schemas import CLASSIFICATIONS
 from herald.templates import service as templates
 from herald.templates.liquid import Renderer
@@ -181,9 +182,10 @@ def _check_schedule(schedule: dict[str, Any]) -> None:
 
 async def _check_send(session: AsyncSession, workspace: Workspace, step: dict[str, Any], path: str,
                       sample: dict[str, Any] | None, v: dict[str, Any], renderer: Renderer) -> list[dict[str, Any]]:
-    if step["channel"] not in ("sms", "email"):
+    if step["channel"] not in messages.SUPPORTED:
         raise errors.Invalid(f"{path}.channel: sending {step['channel']!r} from a trigger is not available yet; "
-                             "use sms or email.", code="channel_not_supported", field=f"{path}.channel")
+                             f"use {', '.join(messages.SUPPORTED)}.", code="channel_not_supported",
+                             field=f"{path}.channel")
     if step.get("classification", "transactional") not in CLASSIFICATIONS:
         raise errors.Invalid(f"{path}.classification: use one of {', '.join(CLASSIFICATIONS)}.",
                              code="unknown_classification", field=f"{path}.classification")
