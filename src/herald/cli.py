@@ -260,6 +260,22 @@ def fake_httpsms(
     aio.run(httpsms.serve(host, port, cast("httpsms.AuthMode", auth), token, username, password))
 
 
+@fake.command("webhook")
+def fake_webhook(
+    host: str = "127.0.0.1", port: int = 8085,
+    secret: Annotated[str, typer.Option(help="The Standard Webhooks secret it verifies (whsec_...)")] = "",
+) -> None:
+    """A webhook receiver (POST /hooks) that verifies Standard Webhooks signatures, for the webhook kind."""
+    from herald.channels.webhook import signing_key
+    from herald.fakes import webhook
+
+    try:
+        signing_key(secret or webhook.DEFAULT_SECRET)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--secret") from None
+    aio.run(webhook.serve(host, port, secret or webhook.DEFAULT_SECRET))
+
+
 WorkspaceOpt = Annotated[str | None, typer.Option(help="Workspace id (default: the first)")]
 
 

@@ -176,7 +176,7 @@ async def test_a_campaign_fills_the_queue_and_counts_the_systems_answers(herald_
     lst = await make_list(client, "Customers", [person(i) for i in range(3)] + [person(3, consent=False)])
     refused = await client.post("/v1/campaigns", json={"name": "x", "channel": "queue", "lists": [lst["id"]],
                                                        "message_column": "offer"})
-    assert (refused.status_code, refused.json()["code"]) == (422, "queue_needs_template")
+    assert (refused.status_code, refused.json()["code"]) == (422, "json_needs_template")
     made = await campaign(client, channel="queue", lists=[lst["id"]], template="offer", provider="portal",
                           classification="direct_marketing")
     dry = (await client.post(f"/v1/campaigns/{made['id']}/preview", json={"samples": 1})).json()

@@ -39,6 +39,7 @@ from sqlalchemy import (
 )
 
 from herald.campaigns.models import PRIORITY, PRIORITY_MEMBER, SOURCE
+from herald.channels.base import SYSTEM_CHANNELS
 from herald.contacts.models import Contact
 from herald.lists.models import ListMember
 from herald.messages.models import MESSAGES, QUEUED, SKIPPED
@@ -79,7 +80,7 @@ def history(days: int | None, now: datetime) -> dict[str, Any]:
 
 def _address(spec: Spec) -> ColumnElement[Any]:
     """The column :func:`herald.pipeline.plan.address_of` reads, for the campaign's channel."""
-    if spec.channel == "queue":
+    if spec.channel in SYSTEM_CHANNELS:
         return func.coalesce(_c.external_id, _c.id)
     return _c.phone if spec.channel == "sms" else _c.email
 

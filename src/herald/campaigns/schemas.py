@@ -20,8 +20,9 @@ class SendWindow(BaseModel):
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
-    channel: Literal["sms", "email", "queue"] = Field(description="queue: entries for a third-party system "
-                                                      "(a provider of kind queue) to pull")
+    channel: Literal["sms", "email", "queue", "webhook"] = Field(
+        description="queue: entries for a third-party system (a provider of kind queue) to pull; webhook: a "
+                    "signed POST per recipient to your system")
     lists: list[str] = Field(default_factory=list, max_length=20, description="Audience: list ids or names")
     template: str | None = Field(default=None, description="Template id or name")
     message_column: str | None = Field(default=None, max_length=100,

@@ -27,6 +27,7 @@ from herald.campaigns.models import (
 )
 from herald.campaigns.progress import counts, finished_sends, provider_failures
 from herald.campaigns.schemas import CampaignIn, CampaignOut, CampaignPatch
+from herald.channels.base import SYSTEM_CHANNELS
 from herald.lists import service as lists
 from herald.lists.models import ListMember
 from herald.messages.models import CANCELLED, MESSAGES, RETRYING
@@ -134,9 +135,9 @@ async def _check(session: AsyncSession, c: Campaign) -> None:
     if bool(c.template_id) == bool(c.message_column):
         raise errors.Invalid("Give the content as a template or as a message column (one of them).",
                              code="content_required", field="template")
-    if c.channel == "queue" and c.message_column:
-        raise errors.Invalid("A queue entry's content is JSON: a queue campaign takes it from a template, not a "
-                             "message column.", code="queue_needs_template", field="message_column")
+    if c.channel in SYSTEM_CHANNELS and c.message_column:
+        raise errors.Invalid(f"A {c.channel} message's content is JSON: the campaign takes it from a template, not "
+                             "a message column.", code="json_needs_template", field="message_column")
     if c.skip_notified_within_days and not c.template_id:
         raise errors.Invalid("Notification history is kept per template: skip_notified_within_days needs the "
                              "campaign's content to come from a template.", code="history_needs_template",

@@ -23,6 +23,9 @@ from typing import Any, Protocol
 from pydantic import BaseModel, SecretStr
 
 CHANNELS = ("email", "sms", "push", "pass", "webhook", "queue")
+SYSTEM_CHANNELS = frozenset({"webhook", "queue"})
+"""Channels whose recipient is a system of the customer's (a webhook receiver, a queue's consumer): their
+content is JSON, and they name a contact as those systems do (external id, else Herald's id)."""
 
 
 @dataclass(slots=True, frozen=True)

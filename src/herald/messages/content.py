@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import errors
 from herald.auth.models import Workspace
+from herald.channels.base import SYSTEM_CHANNELS
 from herald.channels.sms import segments
 from herald.contacts import service as contacts
 from herald.contacts.models import Contact
@@ -22,8 +23,8 @@ from herald.unsubscribe import links
 MAX_SMS_CHARS = 1600  # Twilio's and most aggregators' ceiling for one concatenated message
 MAX_EMAIL_BYTES = 10 * 1024 * 1024
 MAX_QUEUE_BYTES = 256 * 1024
-"""A queue entry's inline JSON content: what a portal inbox or an app shows, not a file transfer (a template's
-part is bounded by the renderer's output limit, the same figure by default)."""
+"""A queue entry's or webhook's inline JSON content: a notice, not a file transfer (a template's part is
+bounded by the renderer's output limit, the same figure by default)."""
 INLINE_PARTS = ("body", "subject", "html", "text", "payload")
 # Failures that belong to this recipient's data, not to the request: the message is kept as failed.
 RENDER_FAILURES = frozenset({"undefined_variable", "render_error", "limit_exceeded", "timeout", "empty_render"})
@@ -97,10 +98,11 @@ async def _build(session: AsyncSession, workspace: Workspace, req: MessageCreate
 
 
 def inline(req: MessageCreate, sms_max_segments: int) -> dict[str, Any]:
-    if req.channel == "queue":
-        return {"json": _queue_payload(req)}
+    if req.channel in SYSTEM_CHANNELS:
+        return {"json": _payload(req)}
     if req.payload is not None:
-        raise errors.Invalid("'payload' is for queue entries.", code="field_not_for_channel", field="payload")
+        raise errors.Invalid("'payload' is for queue and webhook messages.", code="field_not_for_channel",
+                             field="payload")
     if req.channel == "sms":
         if not req.body:
             raise errors.Invalid("An SMS needs a body.", code="missing_body", field="body")
@@ -129,14 +131,14 @@ def inline(req: MessageCreate, sms_max_segments: int) -> dict[str, Any]:
     return {k: v for k, v in {"subject": req.subject, "html": req.html, "text": req.text}.items() if v}
 
 
-def _queue_payload(req: MessageCreate) -> dict[str, Any]:
+def _payload(req: MessageCreate) -> dict[str, Any]:
     for name in ("body", "subject", "html", "text"):
         if getattr(req, name) is not None:
-            raise errors.Invalid(f"A queue entry's content is its 'payload', not {name!r}.",
+            raise errors.Invalid(f"A {req.channel} message's content is its 'payload', not {name!r}.",
                                  code="field_not_for_channel", field=name)
     if req.payload is None:
-        raise errors.Invalid("A queue entry needs a 'payload' (a JSON object) or a template.", code="missing_payload",
-                             field="payload")
+        raise errors.Invalid(f"A {req.channel} message needs a 'payload' (a JSON object) or a template.",
+                             code="missing_payload", field="payload")
     size = len(json.dumps(req.payload, ensure_ascii=False).encode())
     if size > MAX_QUEUE_BYTES:
         raise errors.TooLarge(f"The payload is {size} bytes; the limit is {MAX_QUEUE_BYTES}.", code="body_too_large",

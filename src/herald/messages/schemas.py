@@ -32,19 +32,19 @@ class MessageCreate(BaseModel):
         ]
     })
 
-    channel: str = Field(description="sms, email, or queue (an entry for a third-party system to pull; push, "
-                         "pass and webhook come later)")
+    channel: str = Field(description="sms, email, queue (an entry for a third-party system to pull) or webhook "
+                         "(a signed POST to your system); push and pass come later")
     to: str | None = Field(default=None, min_length=1, max_length=320,
-                           description="A phone number or an email address (or give `contact`); for queue, the "
-                           "recipient as the third-party system knows them")
+                           description="A phone number or an email address (or give `contact`); for queue and "
+                           "webhook, the recipient as the receiving system knows them")
     contact: ContactRef | None = Field(default=None, description="Send to this contact's address for the channel; "
                                        "its consent, locale, time zone and fields apply")
     body: str | None = Field(default=None, description="SMS text")
     subject: str | None = Field(default=None, max_length=998)
     html: str | None = None
     text: str | None = None
-    payload: dict[str, Any] | None = Field(default=None, description="queue: the entry's content, a JSON object "
-                                           "(or render a queue template's json part)")
+    payload: dict[str, Any] | None = Field(default=None, description="queue, webhook: the content, a JSON "
+                                           "object (or render a template's json part)")
     sender: str | None = Field(default=None, alias="from", max_length=320,
                                description="Override the provider's default sender")
     classification: str = Field(default="transactional", description=", ".join(CLASSIFICATIONS))

@@ -36,7 +36,7 @@ from herald.providers.models import Provider
 from herald.templates.liquid import Renderer
 from herald.unsubscribe import links as unsubscribe_links
 
-SUPPORTED = ("sms", "email", "queue")
+SUPPORTED = ("sms", "email", "queue", "webhook")
 
 
 @dataclass(frozen=True, slots=True)

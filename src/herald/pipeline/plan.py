@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import addresses, errors
 from herald.auth.models import Workspace
+from herald.channels.base import SYSTEM_CHANNELS
 from herald.contacts import normalize
 from herald.contacts import service as contacts
 from herald.contacts.models import Contact
@@ -35,7 +36,7 @@ async def recipient(session: AsyncSession, workspace: Workspace, channel: str, t
                              field="to")
     if ref is None:
         assert to is not None
-        if channel == "queue":  # the recipient as the third-party system knows them
+        if channel in SYSTEM_CHANNELS:  # the recipient as the receiving system knows them
             address = _system_reference(to)
             return Recipient(address, address, None)
         address = addresses.phone_e164(to, workspace.default_region) if channel == "sms" else addresses.email(to)
@@ -55,8 +56,8 @@ async def recipient(session: AsyncSession, workspace: Workspace, channel: str, t
 
 def address_of(contact: Contact, channel: str) -> str:
     """Where a message to this contact goes on the channel ("" when it has no such address). A queue entry
-    names the contact as the customer's own systems do: its external id, else Herald's id."""
-    if channel == "queue":
+    or webhook names the contact as the customer's own systems do: its external id, else Herald's id."""
+    if channel in SYSTEM_CHANNELS:
         return contact.external_id or contact.id
     return (contact.phone if channel == "sms" else contact.email if channel == "email" else None) or ""
 
@@ -64,7 +65,7 @@ def address_of(contact: Contact, channel: str) -> str:
 def _system_reference(to: str) -> str:
     cleaned = to.strip()
     if not cleaned or any(ord(ch) < 32 for ch in cleaned):
-        raise errors.Invalid("'to' must name the recipient as the third-party system knows them (no control "
+        raise errors.Invalid("'to' must name the recipient as the receiving system knows them (no control "
                              "characters).", code="invalid_address", field="to")
     return cleaned
 
