@@ -7,7 +7,7 @@ import functools
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from herald.campaigns import fanout
+from herald.campaigns import fanout, repeat
 from herald.campaigns.delivery import CampaignDelivery
 from herald.campaigns.models import JOB_KIND as CAMPAIGN_JOB
 from herald.channels.base import ProviderContext
@@ -50,7 +50,8 @@ class Worker:
         send = SendContext(Renderer(output_limit=settings.template_output_limit), settings.sms_max_segments,
                            Links(keyring, settings.effective_public_url))
         # Long jobs renew their lease at every batch, so a worker killed mid-job is replaced within one lease.
-        self.jobs = JobRunner(engine, {**HANDLERS, schedules.JOB_KIND: functools.partial(schedules.run, send=send)},
+        self.jobs = JobRunner(engine, {**HANDLERS, schedules.JOB_KIND: functools.partial(schedules.run, send=send),
+                                       repeat.JOB_KIND: repeat.run},
                               periodic=(*PERIODIC, schedules.JOB_KIND), long_handlers={
             imports.JOB_KIND: runner.run,
             CAMPAIGN_JOB: functools.partial(fanout.run, batch=settings.campaign_plan_batch)},

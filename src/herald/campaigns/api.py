@@ -56,10 +56,14 @@ async def create(req: CampaignIn, session: SessionDep, principal: Writer) -> Cam
 
 @router.get("", response_model=list[CampaignOut], summary="The campaigns, newest first")
 async def list_campaigns(session: SessionDep, principal: Reader,
-                         state: Annotated[str | None, Query(max_length=20)] = None) -> list[CampaignOut]:
+                         state: Annotated[str | None, Query(max_length=20)] = None,
+                         parent_id: Annotated[str | None, Query(max_length=40, description="A recurring "
+                                                                "campaign: its runs")] = None) -> list[CampaignOut]:
     query = select(Campaign).where(Campaign.workspace_id == principal.workspace_id)
     if state:
         query = query.where(Campaign.state == state)
+    if parent_id:
+        query = query.where(Campaign.parent_id == parent_id)
     rows = (await session.scalars(query.order_by(Campaign.id.desc()).limit(500))).all()
     return [await _out(session, c) for c in rows]
 

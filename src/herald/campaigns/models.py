@@ -58,6 +58,12 @@ class Campaign(Base):
     skip_notified_within_days: Mapped[int | None]
     """Notification history: a contact whose address was sent this campaign's template (by any campaign or
     send) within so many days is skipped (``recently_notified``)."""
+    repeat: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """A recurring campaign's rule (:mod:`herald.campaigns.repeat`): it is then a definition that makes runs."""
+    parent_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    """A run: the recurring campaign that made it."""
+    next_run_at: Mapped[datetime | None]
+    last_run_id: Mapped[str | None] = mapped_column(String(40))
     state: Mapped[str] = mapped_column(String(20), default=DRAFT)
     state_reason: Mapped[str | None] = mapped_column(Text)
     total: Mapped[int] = mapped_column(default=0)

@@ -17,6 +17,21 @@ class SendWindow(BaseModel):
     days: list[str] | None = Field(default=None, description="Allowed weekdays (mon..sun); all when absent")
 
 
+class Repeat(BaseModel):
+    """When a recurring campaign makes its runs, at ``at`` local time in ``timezone`` (the workspace's by
+    default)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"every": "month", "day": 1, "at": "09:00"}, {"every": "week", "weekday": "mon", "at": "08:30"}]})
+    every: Literal["day", "week", "month"]
+    at: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", description="HH:MM local time")
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] | None = Field(default=None,
+                                                                                    description="every week")
+    day: int | None = Field(default=None, ge=1, le=31, description="every month; 31: the last day of the month")
+    timezone: str | None = Field(default=None, max_length=64, description="IANA zone; default the workspace's")
+    until: datetime | None = Field(default=None, description="No run after this instant")
+
+
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
@@ -41,6 +56,8 @@ class CampaignIn(BaseModel):
                                   description="Pause by itself when more than this share of sends fail")
     skip_notified_within_days: int | None = Field(default=None, ge=1, le=366, description=(
         "Skip a contact whose address was sent this template (by any campaign or send) within so many days"))
+    repeat: Repeat | None = Field(default=None, description="Make a run of this campaign at each occurrence "
+                                  "(it becomes a definition: started, it waits for the first)")
 
 
 class CampaignPatch(BaseModel):
@@ -65,6 +82,7 @@ class CampaignPatch(BaseModel):
     skip_notified_within_days: int | None = Field(default=None, ge=1, le=366, description=(
         "Skip a contact whose address was sent this template (by any campaign or send) within so many days; "
         "null: no such rule"))
+    repeat: Repeat | None = Field(default=None, description="null: not recurring")
 
 
 class Progress(BaseModel):
@@ -103,6 +121,10 @@ class CampaignOut(BaseModel):
     throttle_per_second: float | None
     max_error_rate: float
     skip_notified_within_days: int | None
+    repeat: dict[str, Any] | None = Field(description="A recurring campaign's rule")
+    next_run_at: datetime | None = Field(description="A recurring campaign's next run")
+    last_run_id: str | None
+    parent_id: str | None = Field(description="A run: the recurring campaign that made it")
     state: str
     state_reason: str | None
     progress: Progress

@@ -12,8 +12,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from herald import errors, ids, pagination
+from herald.auth.models import Workspace
 from herald.auth.service import audit
-from herald.campaigns import window
+from herald.campaigns import repeat, window
 from herald.campaigns.models import (
     DRAFT,
     ENDED,
@@ -50,7 +51,8 @@ def to_out(c: Campaign, progress: dict[str, Any]) -> CampaignOut:
         provider_id=c.provider_id, classification=c.classification, dnc_lists=list(c.dnc_lists),
         start_at=c.start_at, send_window=c.send_window, quiet_hours=c.quiet_hours,
         throttle_per_second=c.throttle_per_second, max_error_rate=c.max_error_rate,
-        skip_notified_within_days=c.skip_notified_within_days, state=c.state,
+        skip_notified_within_days=c.skip_notified_within_days, repeat=c.repeat, next_run_at=c.next_run_at,
+        last_run_id=c.last_run_id, parent_id=c.parent_id, state=c.state,
         state_reason=c.state_reason, progress=progress, created_at=c.created_at,  # type: ignore[arg-type]
         started_at=c.started_at, finished_at=c.finished_at)
 
@@ -113,6 +115,8 @@ async def _apply(session: AsyncSession, c: Campaign, values: dict[str, Any], now
                  "skip_notified_within_days"):
         if name in values and (values[name] is not None or name in _CLEARABLE):
             setattr(c, name, values[name])
+    if "repeat" in values:
+        c.repeat = await _repeat(session, c, values["repeat"])
     if "dnc_lists" in values and values["dnc_lists"] is not None:
         c.dnc_lists = await plan.dnc_selection(session, ws, values["dnc_lists"])
     if "provider" in values or c.provider_id is None:
@@ -126,6 +130,15 @@ async def _apply(session: AsyncSession, c: Campaign, values: dict[str, Any], now
         w = values["send_window"]
         c.send_window = dict(w) if w else None
     await _check(session, c)
+
+
+async def _repeat(session: AsyncSession, c: Campaign, rule: dict[str, Any] | None) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    workspace = await session.get(Workspace, c.workspace_id)
+    assert workspace is not None
+    until = pagination.aware(rule.get("until"), "repeat.until")
+    return repeat.check({**rule, "until": until.isoformat() if until else None}, workspace.timezone)
 
 
 async def _check(session: AsyncSession, c: Campaign) -> None:
@@ -193,6 +206,8 @@ async def start(session: AsyncSession, c: Campaign, actor: str) -> Campaign:
     if c.start_at is not None and c.start_at < now - PAST_TOLERANCE:
         raise errors.Invalid("start_at has passed; change it or clear it to start now.", code="start_at_in_past",
                              field="start_at")
+    if c.repeat:
+        return await _start_recurring(session, c, now, actor)
     if c.template_id:
         template = await templates.find(session, c.workspace_id, c.template_id)
         c.template_version = template.current_version
@@ -205,6 +220,22 @@ async def start(session: AsyncSession, c: Campaign, actor: str) -> Campaign:
     c.job_id = await jobs.enqueue(conn, JOB_KIND, {"campaign_id": c.id}, due_at=due, workspace_id=c.workspace_id,
                                   max_attempts=100)
     audit(session, c.workspace_id, actor, "campaign.start", c.id, {"start_at": due.isoformat()})
+    return c
+
+
+async def _start_recurring(session: AsyncSession, c: Campaign, now: datetime, actor: str) -> Campaign:
+    """A definition waits for its first occurrence (not before ``start_at``); each run takes the template's
+    version current at that run."""
+    assert c.repeat is not None
+    first = repeat.next_after(c.repeat, max(now, c.start_at or now) - timedelta(microseconds=1))
+    if first is None:
+        raise errors.Invalid("The repeat rule has no occurrence before its 'until'.", code="invalid_repeat",
+                             field="repeat.until")
+    c.state, c.next_run_at, c.updated_at = SCHEDULED, first, now
+    c.total = await audience_size(session, c.list_ids)
+    c.job_id = await jobs.enqueue(await session.connection(), repeat.JOB_KIND, {"campaign_id": c.id}, due_at=first,
+                                  workspace_id=c.workspace_id, max_attempts=100)
+    audit(session, c.workspace_id, actor, "campaign.start", c.id, {"repeat": c.repeat, "first": first.isoformat()})
     return c
 
 
