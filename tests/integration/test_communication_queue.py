@@ -81,6 +81,8 @@ async def test_entries_are_pulled_by_priority_once_at_a_time_and_acknowledged(he
     assert first[1]["template_id"]
     assert [e["id"] for e in await pull(portal)] == [raw]  # the two pulled are hidden from other pulls
     assert await pull(portal) == []
+    assert [m["id"] for m in (await client.get("/v1/messages", params={"channel": "queue", "to": "C-1"})).json()[
+        "data"]] == [urgent, templated]  # the interactions view finds a system's recipient as given
 
     acks = await portal.post("/v1/queues/portal/acks", json={"acks": [
         {"id": templated, "state": "completed"}, {"id": urgent, "state": "rejected", "detail": "inbox closed"},

@@ -1,5 +1,5 @@
 """The interactions view through the API: messages filtered by contact, address, classification and source,
-and the same filter exported as CSV with the columns chosen, on SQLite and PostgreSQL."""
+and the same filter exported as CSV or PDF with the columns chosen, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import Running
+from tests.integration.test_console import new_client, sign_in
 
 ANN, OTHER = "+14155550101", "+14155550102"
 
@@ -41,6 +42,10 @@ async def test_filters_find_one_persons_messages_and_export_them(herald: Running
                        classification="direct_marketing")  # no consent: skipped, and listed all the same
     other = await send(client, channel="sms", to=OTHER, body="Hello")
     assert offer["state"] == "skipped"
+    raw = await send(client, channel="email", to="Ann.Smith@Example.COM", subject="Hi", text="x")
+    assert raw["to"] == "ann.smith@example.com"  # stored as contacts store emails: one spelling to find it by
+    assert await listed(client, to="ANN.SMITH@example.com") == [raw["id"]]
+    assert await listed(client, source="api", channel="email", to="Ann.Smith@example.com") == [raw["id"]]
 
     assert await listed(client, contact_id=ann["id"]) == [offer["id"], mail["id"], alert["id"]]
     assert await listed(client, to="(415) 555-0101") == [offer["id"], alert["id"]]  # read as the workspace's US
@@ -64,10 +69,32 @@ async def test_filters_find_one_persons_messages_and_export_them(herald: Running
     _, rows = await exported(client)
     assert rows[0] == ["id", "created_at", "channel", "classification", "source", "contact_id", "to", "state",
                        "reason", "sent_at", "delivered_at"]
-    assert [r[0] for r in rows[1:]] == [other["id"], offer["id"], mail["id"], alert["id"]]
+    assert [r[0] for r in rows[1:]] == [raw["id"], other["id"], offer["id"], mail["id"], alert["id"]]
     assert rows[1][1].endswith("Z")
     for columns, code in (("id,body", "unknown_column"), ("id,id", "duplicate_column")):
         bad, _ = await exported(client, columns=columns)
         assert (bad.status_code, bad.json()["code"]) == (422, code), bad.text
     audit = (await client.get("/v1/audit", params={"action": "messages.export"})).json()["data"]
     assert [a["detail"]["filter"] for a in audit] == [{}, {"contact_id": ann["id"]}]  # refusals export nothing
+
+
+async def test_the_same_selection_downloads_as_a_pdf_from_the_api_and_the_console(herald: Running) -> None:
+    client = await herald.authed()
+    for i in range(3):
+        await send(client, channel="sms", to=ANN, body=f"Alert {i}")
+    resp = await client.get("/v1/messages/export.pdf", params={"to": ANN, "columns": "id,to,state,explanation"})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"] == "application/pdf"
+    assert "messages.pdf" in resp.headers["content-disposition"]
+    assert resp.content.startswith(b"%PDF-")
+    bad = await client.get("/v1/messages/export.pdf", params={"columns": "id,body"})
+    assert (bad.status_code, bad.json()["code"]) == (422, "unknown_column")
+    audit = (await client.get("/v1/audit", params={"action": "messages.export"})).json()["data"]
+    assert [(a["detail"]["format"], a["detail"]["filter"]) for a in audit] == [("pdf", {"to": ANN})]
+    async with new_client(herald) as console:
+        await sign_in(console)
+        page = (await console.get("/console/messages", params={"channel": "sms"})).text
+        assert 'href="/console/messages/export.pdf?channel=sms"' in page
+        pdf = await console.get("/console/messages/export.pdf", params={"channel": "sms"})
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF-")

@@ -15,7 +15,7 @@ from herald.auth.service import audit
 from herald.channels.base import CHANNELS
 from herald.console import routes, views
 from herald.deps import SessionDep, StateDep
-from herald.messages import exports, filters
+from herald.messages import exports, filters, pdfexport
 from herald.messages import service as messages
 from herald.messages.models import STATES
 from herald.messages.schemas import CLASSIFICATIONS
@@ -47,6 +47,7 @@ async def message_list(session: SessionDep, signed: routes.SignedDep, state: Par
         signed, "messages", rows=rows, f=given, states=STATES, channels=CHANNELS, classifications=CLASSIFICATIONS,
         sources=SOURCES, error=error, older=older, newest=newest,
         export="/console/messages/export.csv" + ("?" + urlencode(given) if given else ""),
+        export_pdf="/console/messages/export.pdf" + ("?" + urlencode(given) if given else ""),
         providers=await views.provider_names(session, ws),
     ), status=400 if error else 200)
 
@@ -62,3 +63,16 @@ async def message_export(session: SessionDep, signed: routes.SignedDep, app: Sta
     audit(session, ws, signed.user.email, "messages.export", None, {"columns": list(exports.DEFAULT),
                                                                     "filter": shown.given()})
     return exports.response(app.engine, shown.where(ws), list(exports.DEFAULT))
+
+
+@router.get("/console/messages/export.pdf")
+async def message_export_pdf(session: SessionDep, signed: routes.SignedDep, app: StateDep, state: Param = "",
+                             channel: Param = "", classification: Param = "", source: Param = "",
+                             to: Param = "") -> Response:
+    """The list's selection as a PDF table, with the default columns."""
+    ws = signed.user.workspace_id
+    shown = await filters.build(session, ws, state=state, channel=channel, classification=classification,
+                                source=source, to=to)
+    audit(session, ws, signed.user.email, "messages.export", None, {"columns": list(exports.DEFAULT),
+                                                                    "filter": shown.given(), "format": "pdf"})
+    return await pdfexport.response(app.engine, shown.where(ws), list(exports.DEFAULT), shown.given())

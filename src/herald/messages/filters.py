@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import addresses, errors, pagination
 from herald.auth.models import Workspace
-from herald.channels.base import CHANNELS
+from herald.channels.base import CHANNELS, SYSTEM_CHANNELS
 from herald.deps import CallerDep, SessionDep
 from herald.messages.models import STATES, Message
 from herald.messages.schemas import CLASSIFICATIONS
@@ -93,16 +93,18 @@ async def build(session: AsyncSession, workspace_id: str, *, state: str | None =
                              f"{', '.join(CLASSIFICATIONS)}.", code="unknown_classification", field="classification")
     return Filter(states=states, channel=channel or None, classification=classification or None,
                   source=source or None, source_id=source_id or None, contact_id=contact_id or None,
-                  to=await _address(session, workspace_id, to), created_after=created_after,
+                  to=await _address(session, workspace_id, to, channel), created_after=created_after,
                   created_before=created_before)
 
 
-async def _address(session: AsyncSession, workspace_id: str, raw: str | None) -> str | None:
+async def _address(session: AsyncSession, workspace_id: str, raw: str | None, channel: str | None) -> str | None:
     """The address as messages store it: a phone number in E.164 (read against the workspace's region when
-    it has no country code), an email lower-cased."""
+    it has no country code), an email lower-cased, a queue's or webhook's recipient as given."""
     raw = (raw or "").strip()
     if not raw:
         return None
+    if channel in SYSTEM_CHANNELS:
+        return raw
     if "@" in raw:
         return addresses.email(raw).lower()
     region = "US"

@@ -39,7 +39,10 @@ async def recipient(session: AsyncSession, workspace: Workspace, channel: str, t
         if channel in SYSTEM_CHANNELS:  # the recipient as the receiving system knows them
             address = _system_reference(to)
             return Recipient(address, address, None)
-        address = addresses.phone_e164(to, workspace.default_region) if channel == "sms" else addresses.email(to)
+        # Emails lower-cased whole, as contacts store them: one spelling per address for the interactions
+        # view's filter, the notification history and reply threading.
+        address = (addresses.phone_e164(to, workspace.default_region) if channel == "sms"
+                   else addresses.email(to).lower())
         key = normalize.address_key(channel, address)
         contact = (await contacts.by_address(session, workspace.id, channel, key)
                    if channel in ("sms", "email") else None)
