@@ -43,6 +43,16 @@ def test_round_trip_compact_and_url_safe() -> None:
     assert links.url_for("https://h.example/", tok) == f"https://h.example/u/{tok}"
 
 
+def test_an_opt_in_token_says_so_and_differs_from_the_opt_out_one() -> None:
+    opt_in = links.token_for(KEYRING, workspace_id="ws_a", message_id=None, contact_id="ct_1",
+                             purpose="affiliate_marketing", grant=True)
+    opt_out = links.token_for(KEYRING, workspace_id="ws_a", message_id=None, contact_id="ct_1",
+                              purpose="affiliate_marketing")
+    assert opt_in != opt_out
+    assert links.verify(KEYRING, opt_in) == links.Claims("ws_a", None, "ct_1", "affiliate_marketing", grant=True)
+    assert links.verify(KEYRING, opt_out).grant is False
+
+
 def test_only_optional_purposes_get_links() -> None:
     with pytest.raises(errors.Invalid):
         token(purpose="transactional")

@@ -158,10 +158,14 @@ class CampaignDelivery:
         data: dict[str, Any] = {"row": fields, "campaign": {"id": campaign.id, "name": campaign.name}}
         if person is not None:
             data["contact"] = contacts.variables(person)  # type: ignore[arg-type]
+        message: dict[str, Any] = {"id": row.id, "channel": row.channel, "to": row.to_address,
+                                   "unsubscribe_url": unsubscribe}
+        if self.links is not None and person is not None and templates.uses_links(spec.version):
+            message["links"] = self.links.dynamic(campaign.workspace_id, row.id, person.id)
         rendered = templates.render_version(
             self.renderer, spec.template, spec.version, spec.workspace, data=data,
             locale=person.locale if person else None, overrides=None, sms_max_segments=self.sms_max_segments,
-            message={"id": row.id, "channel": row.channel, "to": row.to_address, "unsubscribe_url": unsubscribe})
+            message=message)
         if unsubscribe:
             return links.decorate_email(rendered.parts, unsubscribe)
         return dict(rendered.parts)

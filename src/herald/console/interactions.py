@@ -4,18 +4,17 @@ the API's export). Only the user's workspace."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from herald import errors
-from herald.auth.service import audit
 from herald.channels.base import CHANNELS
 from herald.console import routes, views
 from herald.deps import SessionDep, StateDep
-from herald.messages import exports, filters, pdfexport
+from herald.messages import exports, filters
 from herald.messages import service as messages
 from herald.messages.models import STATES
 from herald.messages.schemas import CLASSIFICATIONS
@@ -52,27 +51,12 @@ async def message_list(session: SessionDep, signed: routes.SignedDep, state: Par
     ), status=400 if error else 200)
 
 
-@router.get("/console/messages/export.csv")
-async def message_export(session: SessionDep, signed: routes.SignedDep, app: StateDep, state: Param = "",
-                         channel: Param = "", classification: Param = "", source: Param = "",
-                         to: Param = "") -> Response:
-    """The list's selection as CSV, with the default columns."""
+@router.get("/console/messages/export.{fmt}")
+async def message_export(session: SessionDep, signed: routes.SignedDep, app: StateDep,
+                         fmt: Annotated[Literal["csv", "pdf"], Path()], state: Param = "", channel: Param = "",
+                         classification: Param = "", source: Param = "", to: Param = "") -> Response:
+    """The list's selection as CSV or a PDF table, with the default columns."""
     ws = signed.user.workspace_id
     shown = await filters.build(session, ws, state=state, channel=channel, classification=classification,
                                 source=source, to=to)
-    audit(session, ws, signed.user.email, "messages.export", None, {"columns": list(exports.DEFAULT),
-                                                                    "filter": shown.given()})
-    return exports.response(app.engine, shown.where(ws), list(exports.DEFAULT))
-
-
-@router.get("/console/messages/export.pdf")
-async def message_export_pdf(session: SessionDep, signed: routes.SignedDep, app: StateDep, state: Param = "",
-                             channel: Param = "", classification: Param = "", source: Param = "",
-                             to: Param = "") -> Response:
-    """The list's selection as a PDF table, with the default columns."""
-    ws = signed.user.workspace_id
-    shown = await filters.build(session, ws, state=state, channel=channel, classification=classification,
-                                source=source, to=to)
-    audit(session, ws, signed.user.email, "messages.export", None, {"columns": list(exports.DEFAULT),
-                                                                    "filter": shown.given(), "format": "pdf"})
-    return await pdfexport.response(app.engine, shown.where(ws), list(exports.DEFAULT), shown.given())
+    return await exports.download(session, app.engine, ws, signed.user.email, shown, list(exports.DEFAULT), fmt)

@@ -31,6 +31,11 @@ def withdrawn(consent: dict[str, Any], purpose: str) -> bool:
     return isinstance(entry, dict) and entry.get("granted") is False
 
 
+def granted(consent: dict[str, Any], purpose: str) -> bool:
+    entry = consent.get(purpose)
+    return isinstance(entry, dict) and entry.get("granted") is True
+
+
 def merge_soft(current: dict[str, Any], stated: dict[str, bool | None], source: str) -> dict[str, Any]:
     """Consent stated by an upsert or an import: it may grant what was never stated and withdraw anything,
     but never re-grant what the contact withdrew (that takes :func:`change`, audited). Blank (None) changes

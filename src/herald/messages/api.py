@@ -10,10 +10,9 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from herald import errors, idempotency
-from herald.auth.service import audit
 from herald.auth.tokens import Principal
 from herald.deps import SessionDep, StateDep, require, workspace_of
-from herald.messages import exports, filters, pdfexport, service
+from herald.messages import exports, filters, service
 from herald.messages.filters import Filter
 from herald.messages.models import Attempt, Message, MessageContent, MessageEvent
 from herald.messages.schemas import AttemptOut, MessageCreate, MessageOut, MessagePage, TimelineEntry
@@ -24,6 +23,8 @@ router = APIRouter(prefix="/v1/messages", tags=["messages"], responses={**COMMON
 Sender = Annotated[Principal, Depends(require("messages:send"))]
 Reader = Annotated[Principal, Depends(require("messages:read"))]
 Shown = Annotated[Filter, Depends(filters.from_query)]
+Columns = Annotated[str | None, Query(max_length=1000, description=(
+    "Comma-separated, in order, from: " + ", ".join(exports.COLUMNS) + "; default: " + ", ".join(exports.DEFAULT)))]
 
 
 def to_out(
@@ -119,31 +120,19 @@ async def list_messages(
 
 @router.get("/export.csv", response_class=StreamingResponse,
             summary="The messages a filter shows, newest first, with the columns chosen, as CSV (spreadsheet-safe)")
-async def export_csv(
-    session: SessionDep, principal: Reader, state: StateDep, shown: Shown,
-    columns: Annotated[str | None, Query(max_length=1000, description=(
-        "Comma-separated, in order, from: " + ", ".join(exports.COLUMNS) + "; default: "
-        + ", ".join(exports.DEFAULT)))] = None,
-) -> StreamingResponse:
-    names = exports.chosen(columns)
-    audit(session, principal.workspace_id, principal.client_id, "messages.export", None,
-          {"columns": names, "filter": shown.given()})
-    return exports.response(state.engine, shown.where(principal.workspace_id), names)
+async def export_csv(session: SessionDep, principal: Reader, state: StateDep, shown: Shown,
+                     columns: Columns = None) -> Response:
+    return await exports.download(session, state.engine, principal.workspace_id, principal.client_id, shown,
+                                  exports.chosen(columns), "csv")
 
 
 @router.get("/export.pdf", response_class=Response, responses={200: {"content": {"application/pdf": {}}}},
             summary="The messages a filter shows, newest first, with the columns chosen, as a PDF table "
-                    f"(at most {pdfexport.MAX_ROWS:,})")
-async def export_pdf(
-    session: SessionDep, principal: Reader, state: StateDep, shown: Shown,
-    columns: Annotated[str | None, Query(max_length=1000, description=(
-        "Comma-separated, in order, from: " + ", ".join(exports.COLUMNS) + "; default: "
-        + ", ".join(exports.DEFAULT)))] = None,
-) -> Response:
-    names = exports.chosen(columns)
-    audit(session, principal.workspace_id, principal.client_id, "messages.export", None,
-          {"columns": names, "filter": shown.given(), "format": "pdf"})
-    return await pdfexport.response(state.engine, shown.where(principal.workspace_id), names, shown.given())
+                    "(at most 5,000)")
+async def export_pdf(session: SessionDep, principal: Reader, state: StateDep, shown: Shown,
+                     columns: Columns = None) -> Response:
+    return await exports.download(session, state.engine, principal.workspace_id, principal.client_id, shown,
+                                  exports.chosen(columns), "pdf")
 
 
 @router.get("/{message_id}", response_model=MessageOut, response_model_by_alias=True,

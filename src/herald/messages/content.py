@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,12 @@ INLINE_PARTS = ("body", "subject", "html", "text", "payload")
 RENDER_FAILURES = frozenset({"undefined_variable", "render_error", "limit_exceeded", "timeout", "empty_render"})
 
 
+class DynamicLinks(Protocol):
+    """Signs a recipient's opt-in and opt-out links (:class:`herald.messages.service.Links`)."""
+
+    def dynamic(self, workspace_id: str, message_id: str, contact_id: str) -> dict[str, dict[str, str]]: ...
+
+
 @dataclass
 class Built:
     content: dict[str, Any]
@@ -42,13 +48,14 @@ class Built:
 
 async def build(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, message_id: str, to: str,
                 renderer: Renderer | None, sms_max_segments: int, contact: Contact | None = None,
-                unsubscribe_url: str | None = None) -> Built:
+                unsubscribe_url: str | None = None, dynamic_links: DynamicLinks | None = None) -> Built:
     """The message's content. A template sees the contact's fields as ``contact`` (the caller's ``data`` may
     add to them) and prefers the contact's locale when the request names none. With ``unsubscribe_url`` (marketing
     email), templates may place ``message.unsubscribe_url``; the RFC 8058 headers and, where the content lacks
     the link, a footer are added either way."""
     built = await _build(session, workspace, req, message_id=message_id, to=to, renderer=renderer,
-                         sms_max_segments=sms_max_segments, contact=contact, unsubscribe_url=unsubscribe_url)
+                         sms_max_segments=sms_max_segments, contact=contact, unsubscribe_url=unsubscribe_url,
+                         dynamic_links=dynamic_links)
     if unsubscribe_url and built.content and not built.failure:
         built.content = links.decorate_email(built.content, unsubscribe_url)
     return built
@@ -56,7 +63,7 @@ async def build(session: AsyncSession, workspace: Workspace, req: MessageCreate,
 
 async def _build(session: AsyncSession, workspace: Workspace, req: MessageCreate, *, message_id: str, to: str,
                  renderer: Renderer | None, sms_max_segments: int, contact: Contact | None,
-                 unsubscribe_url: str | None) -> Built:
+                 unsubscribe_url: str | None, dynamic_links: DynamicLinks | None) -> Built:
     if not req.template:
         if req.data or req.overrides or req.locale:
             raise errors.Invalid("data, locale and overrides go with a template.", code="template_required",
@@ -84,10 +91,13 @@ async def _build(session: AsyncSession, workspace: Workspace, req: MessageCreate
             extra: dict[str, Any] = stated if isinstance(stated, dict) else {}
             data = {**req.data, "contact": {**contacts.variables(contact), **extra}}
         locale = req.locale or (contact.locale if contact is not None else None)
+        message: dict[str, Any] = {"id": message_id, "channel": req.channel, "to": to,
+                                   "unsubscribe_url": unsubscribe_url}
+        if dynamic_links is not None and contact is not None and templates.uses_links(version, req.overrides):
+            message["links"] = dynamic_links.dynamic(workspace.id, message_id, contact.id)
         rendered = templates.render_version(
             renderer, template, version, workspace, data=data, locale=locale, overrides=req.overrides,
-            message={"id": message_id, "channel": req.channel, "to": to, "unsubscribe_url": unsubscribe_url},
-            sms_max_segments=sms_max_segments)
+            message=message, sms_max_segments=sms_max_segments)
     except errors.Invalid as exc:
         if exc.code not in RENDER_FAILURES:
             raise

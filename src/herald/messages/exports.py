@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from starlette.responses import Response, StreamingResponse
 
 from herald import csvsafe, errors
+from herald.auth.service import audit
 from herald.contacts.models import Contact
 from herald.db.session import reading
+from herald.messages.filters import Filter
 from herald.messages.models import Message
 
 PAGE = 5000
@@ -45,8 +47,20 @@ def chosen(text: str | None) -> list[str]:
     return names or list(DEFAULT)
 
 
+async def download(session: AsyncSession, engine: AsyncEngine, workspace_id: str, actor: str, shown: Filter,
+                   names: list[str], fmt: str) -> Response:
+    """The download of the API and the console, ``csv`` or ``pdf``, audited (``messages.export``)."""
+    audit(session, workspace_id, actor, "messages.export", None,
+          {"columns": names, "filter": shown.given(), "format": fmt})
+    if fmt == "pdf":
+        from herald.messages import pdfexport  # here, not above: it builds on this module's COLUMNS
+
+        return await pdfexport.response(engine, shown.where(workspace_id), names, shown.given())
+    return response(engine, shown.where(workspace_id), names)
+
+
 def response(engine: AsyncEngine, where: list[ColumnElement[bool]], names: list[str]) -> StreamingResponse:
-    """The download (the API's and the console's)."""
+    """The CSV download."""
     return StreamingResponse(csv_lines(engine, where, names), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": 'attachment; filename="messages.csv"'})
 

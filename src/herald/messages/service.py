@@ -41,15 +41,21 @@ SUPPORTED = ("sms", "email", "queue", "webhook")
 
 @dataclass(frozen=True, slots=True)
 class Links:
-    """Signs per-recipient unsubscribe links for marketing email."""
+    """Signs per-recipient unsubscribe links for marketing email, and the dynamic links templates place."""
 
     keyring: Keyring
     public_url: str
 
-    def url(self, workspace_id: str, message_id: str, contact_id: str, purpose: str) -> str:
+    def url(self, workspace_id: str, message_id: str, contact_id: str, purpose: str, *, grant: bool = False) -> str:
         token = unsubscribe_links.token_for(self.keyring, workspace_id=workspace_id, message_id=message_id,
-                                            contact_id=contact_id, purpose=purpose)
+                                            contact_id=contact_id, purpose=purpose, grant=grant)
         return unsubscribe_links.url_for(self.public_url, token)
+
+    def dynamic(self, workspace_id: str, message_id: str, contact_id: str) -> dict[str, dict[str, str]]:
+        """``message.links`` of a template (seed 002's dynamic links): ``opt_in`` and ``opt_out`` URLs for
+        direct and affiliate marketing, each signed for this recipient."""
+        return {way: {p: self.url(workspace_id, message_id, contact_id, p, grant=way == "opt_in")
+                      for p in unsubscribe_links.DYNAMIC} for way in ("opt_in", "opt_out")}
 PAST_TOLERANCE = timedelta(seconds=60)
 
 
@@ -151,7 +157,8 @@ async def plan(session: AsyncSession, workspace: Workspace, req: MessageCreate, 
     if links is not None and who.contact is not None and req.channel == "email" and req.classification in MARKETING:
         unsubscribe = links.url(workspace.id, message_id, who.contact.id, req.classification)
     made = await contents.build(session, workspace, req, message_id=message_id, to=who.address, renderer=renderer,
-                                sms_max_segments=sms_max_segments, contact=who.contact, unsubscribe_url=unsubscribe)
+                                sms_max_segments=sms_max_segments, contact=who.contact, unsubscribe_url=unsubscribe,
+                                dynamic_links=links)
     state, reason, final_at = QUEUED, None, None
     if block is not None:
         state, reason, final_at = SKIPPED, block.reason, now

@@ -89,6 +89,25 @@ async def version_of(session: AsyncSession, template: Template, number: int | No
     return version
 
 
+LINKS = "message.links"
+_USES_LINKS: dict[tuple[str, int], bool] = {}
+
+
+def uses_links(version: TemplateVersion, overrides: dict[str, Any] | None = None) -> bool:
+    """Whether the version (or a send's overrides) places ``message.links`` (the dynamic opt-in and opt-out
+    links): they are signed per recipient only then. Remembered per version: a campaign asks once a message."""
+    if overrides and any(LINKS in v for v in overrides.values() if isinstance(v, str)):
+        return True
+    key = (version.template_id, version.version)
+    found = _USES_LINKS.get(key)
+    if found is None:
+        if len(_USES_LINKS) > 4096:
+            _USES_LINKS.clear()
+        found = _USES_LINKS[key] = any(LINKS in value for parts in (version.sources or {}).values()
+                                       for value in parts.values() if isinstance(value, str))
+    return found
+
+
 def variables(workspace: Workspace, data: dict[str, Any], message: dict[str, Any]) -> dict[str, Any]:
     """What a template sees: the caller's data, plus ``workspace`` and ``message`` that Herald sets."""
     return {**data, "workspace": {"id": workspace.id, "name": workspace.name, "locale": workspace.default_locale,

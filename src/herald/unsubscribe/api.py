@@ -1,9 +1,10 @@
-"""``/u/{token}``: the page behind an unsubscribe link, and its one-click POST (RFC 8058).
+"""``/u/{token}``: the page behind an unsubscribe or opt-in link, and its POST (one-click for unsubscribe,
+RFC 8058).
 
-No login and no CSRF token: the signed token is the capability, and it can only withdraw one purpose. GET
-never changes anything (mail scanners and link previews follow links); POST withdraws, idempotently, whatever
-its body (``List-Unsubscribe=One-Click`` from a mail provider, the page's button, or nothing). Answers are
-HTML pages, also for a bad link (404), never problem documents."""
+No login and no CSRF token: the signed token is the capability, and it can only withdraw (or, an opt-in link,
+grant) one purpose. GET never changes anything (mail scanners and link previews follow links); POST changes,
+idempotently, whatever its body (``List-Unsubscribe=One-Click`` from a mail provider, the page's button, or
+nothing). Answers are HTML pages, also for a bad link (404), never problem documents."""
 
 from __future__ import annotations
 
@@ -72,6 +73,11 @@ async def confirm(session: SessionDep, state: StateDep, token: Token) -> HTMLRes
     except errors.NotFound:
         return _not_found()
     label = _LABELS[claims.purpose]
+    if claims.grant:
+        if contact is None or consent.granted(contact.consent or {}, claims.purpose):
+            return _page("subscribed", "You are subscribed", label=label, workspace=workspace.name)
+        return _page("offer", f"Receive {label} from {workspace.name}?", token=token, label=label,
+                     workspace=workspace.name)
     if contact is None or consent.withdrawn(contact.consent or {}, claims.purpose):
         return _page("done", "You are already unsubscribed", label=label, workspace=workspace.name)
     return _page("confirm", f"Unsubscribe from {label} from {workspace.name}?", token=token, label=label,
@@ -87,7 +93,10 @@ async def unsubscribe(request: Request, session: SessionDep, state: StateDep, to
     except errors.NotFound:
         return _not_found()
     if contact is not None:
-        consent.change(session, contact, claims.purpose, False, source="unsubscribe", actor="recipient",
+        consent.change(session, contact, claims.purpose, claims.grant,
+                       source="link" if claims.grant else "unsubscribe", actor="recipient",
                        ip=request.client.host if request.client else None,
                        detail={"message_id": claims.message_id} if claims.message_id else None)
+    if claims.grant:
+        return _page("subscribed", "You are subscribed", label=_LABELS[claims.purpose], workspace=workspace.name)
     return _page("done", "You are unsubscribed", label=_LABELS[claims.purpose], workspace=workspace.name)

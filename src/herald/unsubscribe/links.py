@@ -1,9 +1,11 @@
-"""Signed unsubscribe links and the email decoration that carries them (RFC 2369 / RFC 8058).
+"""Signed consent links -- unsubscribe, and the opt-in and opt-out "dynamic links" a template may place (seed
+002) -- and the email decoration that carries the unsubscribe link (RFC 2369 / RFC 8058).
 
 A token is ``base64url(payload || mac)``: the payload is a compact JSON array naming the workspace, message,
-contact and purpose; the mac is HMAC-SHA256 over the payload, truncated to 128 bits, keyed by
-``Keyring.link_keys``. Tokens never expire (links in old emails must keep working), so rotation keeps old keys
-for verification. The signed token is the capability: whoever holds it may withdraw that one purpose."""
+contact and purpose (a lower-case letter withdraws it, an upper-case one grants it); the mac is HMAC-SHA256 over
+the payload, truncated to 128 bits, keyed by ``Keyring.link_keys``. Tokens never expire (links in old emails
+must keep working), so rotation keeps old keys for verification. The signed token is the capability: whoever
+holds it may withdraw (or, for an opt-in link, grant) that one purpose."""
 
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ ONE_CLICK = "List-Unsubscribe=One-Click"
 _CODES = {"direct_marketing": "d", "affiliate_marketing": "a", "service": "s"}
 """The optional purposes (``pipeline.policy``), one letter each in a token."""
 _PURPOSES = {code: purpose for purpose, code in _CODES.items()}
+_GRANTS = {code.upper(): purpose for purpose, code in _CODES.items()}
+DYNAMIC = ("direct_marketing", "affiliate_marketing")
+"""The mailing lists a template's dynamic links opt in to and out of (seed 002: direct and affiliate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +46,8 @@ class Claims:
     message_id: str | None
     contact_id: str
     purpose: str
+    grant: bool = False
+    """An opt-in link: following it grants the purpose instead of withdrawing it."""
 
 
 def _b64encode(data: bytes) -> str:
@@ -51,12 +58,14 @@ def _mac(key: bytes, payload: bytes) -> bytes:
     return hmac.new(key, payload, hashlib.sha256).digest()[:MAC_BYTES]
 
 
-def token_for(keyring: Keyring, *, workspace_id: str, message_id: str | None, contact_id: str, purpose: str) -> str:
+def token_for(keyring: Keyring, *, workspace_id: str, message_id: str | None, contact_id: str, purpose: str,
+              grant: bool = False) -> str:
     """The URL-safe token for one recipient's link, signed with the current link key."""
     if purpose not in _CODES:
         raise errors.Invalid(f"{purpose!r} cannot be unsubscribed from.", code="consent_not_optional",
                              field="purpose")
-    payload = json.dumps([VERSION, workspace_id, message_id or "", contact_id, _CODES[purpose]],
+    code = _CODES[purpose].upper() if grant else _CODES[purpose]
+    payload = json.dumps([VERSION, workspace_id, message_id or "", contact_id, code],
                          separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return _b64encode(payload + _mac(keyring.link_keys[0], payload))
 
@@ -89,10 +98,12 @@ def verify(keyring: Keyring, token: str) -> Claims:
         version, workspace_id, message_id, contact_id, code = fields
     except (ValueError, TypeError):
         raise _invalid() from None
-    if version != VERSION or code not in _PURPOSES or not all(
+    if version != VERSION or (code not in _PURPOSES and code not in _GRANTS) or not all(
         isinstance(v, str) for v in (workspace_id, message_id, contact_id)
     ):
         raise _invalid()
+    if code in _GRANTS:
+        return Claims(workspace_id, message_id or None, contact_id, _GRANTS[code], grant=True)
     return Claims(workspace_id, message_id or None, contact_id, _PURPOSES[code])
 
 
