@@ -93,6 +93,8 @@ async def test_a_campaign_signs_each_recipients_links(herald_with_worker: Runnin
     await setup(client)
     lst = await make_list(client, "People", [person(i) for i in range(2)])
     made = await campaign(client, channel="email", lists=[lst["id"]], template="welcome", classification="service")
+    dry = (await client.post(f"/v1/campaigns/{made['id']}/preview", json={"samples": 2})).json()
+    assert [len(URL.findall(s["content"]["text"])) for s in dry["samples"]] == [2, 2]  # signed as a send would
     await act(client, made["id"], "start")
     await until(client, made["id"], lambda d: d["state"] == "completed")
     rows = (await client.get(f"/v1/campaigns/{made['id']}/recipients")).json()["data"]

@@ -32,6 +32,7 @@ from herald.campaigns.schemas import (
 from herald.db.session import reading
 from herald.deps import SessionDep, StateDep, require
 from herald.messages.models import MESSAGES
+from herald.messages.service import Links
 from herald.problems import COMMON_RESPONSES, PROBLEM_SCHEMA
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"],
@@ -124,7 +125,7 @@ async def stop(ref: Ref, session: SessionDep, principal: Writer) -> CampaignOut:
 async def dry_run(ref: Ref, req: PreviewIn, session: SessionDep, principal: Reader, state: StateDep
                   ) -> PreviewOut:
     c = await service.get(session, principal.workspace_id, ref)
-    return await preview(session, state.renderer, c, req)
+    return await preview(session, state.renderer, c, req, Links(state.keyring, state.settings.effective_public_url))
 
 
 @router.get("/{ref}/events", summary="Progress as server-sent events (one `progress` event a second until the "

@@ -20,6 +20,7 @@ from herald.campaigns.service import audience_size
 from herald.channels.sms import segments
 from herald.contacts.models import Contact
 from herald.lists.models import ContactList
+from herald.messages.service import Links
 from herald.pipeline import plan
 from herald.templates import service as templates
 from herald.templates.liquid import Renderer
@@ -34,7 +35,9 @@ class _Row(NamedTuple):
     to_address: str
 
 
-async def preview(session: AsyncSession, renderer: Renderer, c: Campaign, req: PreviewIn) -> PreviewOut:
+async def preview(session: AsyncSession, renderer: Renderer, c: Campaign, req: PreviewIn,
+                  links: Links | None = None) -> PreviewOut:
+    """``links`` signs what the samples place as a send would (unsubscribe, ``message.links``)."""
     workspace = await session.get(Workspace, c.workspace_id)
     assert workspace is not None
     template = version = None
@@ -49,7 +52,7 @@ async def preview(session: AsyncSession, renderer: Renderer, c: Campaign, req: P
     counted = dict((await session.execute(planner.outcomes(spec, c.list_ids))).all())
     would_send = counted.pop(None, 0)
     warnings = await _warnings(session, renderer, c, version.sources if version else None)
-    delivery = CampaignDelivery(renderer)
+    delivery = CampaignDelivery(renderer, links=links)
     look = Spec(c, workspace, template, version, windows_of(c), 0.0)
     picked = (await session.execute(planner.sample(spec, c.list_ids, max(req.samples, STATISTICS_SAMPLE)))).all()
     people = {p.id: p for p in (await session.execute(
