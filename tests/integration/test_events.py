@@ -99,6 +99,8 @@ async def test_an_idempotency_key_answers_the_first_event(herald: Running) -> No
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
     assert again.json()["duplicate"] is True
+    # The first event as it was stored, field for field (on PostgreSQL read back as JSON with the workspace).
+    assert {**again.json(), "duplicate": False} == first.json()
     other = await send_event(client, "card.withdrawal", who, {**WITHDRAWAL_SAMPLE, "amount": 5},
                              idempotency_key="core-1")
     assert other.status_code == 409

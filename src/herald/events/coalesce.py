@@ -23,7 +23,7 @@ import structlog
 
 from herald.auth.tokens import Principal
 from herald.db.session import unit_of_work, write_lock
-from herald.deps import AppState, workspace_of
+from herald.deps import AppState
 from herald.events import ingest
 from herald.events.schemas import EventIn
 from herald.messages.service import Links
@@ -107,8 +107,8 @@ class Coalescer:
         offered = state.handoff()  # herald serve: its dispatcher takes the alerts planned here
         async with write_lock(state.engine), unit_of_work(state.sessions) as session:
             handoff.offer(session.sync_session, offered)
-            workspace = await workspace_of(session, principal)
-            outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False)
+            workspace, earlier = await ingest.opening(session, principal, items)
+            outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False, earlier=earlier)
         state.adopt(offered)
         # Other processes' workers hear of its messages by NOTIFY (herald.queue.notify).
         if ingest.moved(outs) and handoff.left_queued(offered):

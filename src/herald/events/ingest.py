@@ -12,16 +12,18 @@ from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import errors, ids, pagination
 from herald.auth.models import Workspace
+from herald.auth.tokens import Principal
 from herald.contacts import bulk, fields
 from herald.contacts.models import Contact
 from herald.db import jsondoc, memo
 from herald.db.fastinsert import insert_rows
+from herald.deps import workspace_of
 from herald.events.models import EVENTS, Event
 from herald.events.payloads import Checker
 from herald.events.schemas import EventIn
@@ -33,6 +35,7 @@ from herald.triggers.matching import Matcher
 from herald.triggers.sending import SendContext
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
+_EVENT_FIELDS = ("id", "type", "contact_id", "payload", "occurred_at", "received_at", "idempotency_key")
 KEYS = ("external_id", "email", "phone")
 _REF_FIELDS = (*KEYS, "name", "locale", "timezone")  # EventContact's fields but its id
 
@@ -54,8 +57,31 @@ def _iso(when: Any) -> str:
     return str(when.astimezone(UTC).isoformat()).replace("+00:00", "Z")
 
 
+Earlier = dict[str, Event | dict[str, Any]]
+"""The events already stored under some idempotency keys, by key."""
+
+
+async def opening(session: AsyncSession, principal: Principal,
+                  items: list[EventIn]) -> tuple[Workspace, Earlier | None]:
+    """The caller's workspace and, on PostgreSQL, the events already stored under the items' idempotency keys, in
+    one round trip: every group commit and batch starts with both, and a statement less is a round trip and
+    ~0.4 ms of CPU less on the busiest path (the earlier events come as plain dicts). ``None``: look them up in
+    :func:`ingest` (SQLite, or no keys)."""
+    keys = list({i.idempotency_key for i in items if i.idempotency_key})
+    if not keys or session.get_bind().dialect.name != "postgresql":
+        return await workspace_of(session, principal), None
+    found = (await session.execute(_OPENING, {"workspace_id": principal.workspace_id, "keys": keys})).first()
+    if found is None:
+        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
+    workspace, earlier = found
+    return workspace, {e["idempotency_key"]: {**e, "occurred_at": datetime.fromisoformat(e["occurred_at"]),
+                                              "received_at": datetime.fromisoformat(e["received_at"])}
+                       for e in earlier or ()}
+
+
 async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventIn], *, ctx: SendContext,
-                 batch: bool, now: datetime | None = None) -> list[dict[str, Any]]:
+                 batch: bool, now: datetime | None = None, earlier: Earlier | None = None) -> list[dict[str, Any]]:
+    """Check, store and act on ``items``; ``earlier`` is what :func:`opening` found (looked up here if None)."""
     now = now or datetime.now(UTC)
 
     def prefix(i: int) -> str:
@@ -65,9 +91,10 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
     current = await config.current(session, workspace)
     _check(current.types, items, prefix)
     session.info[memo.SHARED] = current.lookups  # provider and template lookups of the messages planned
-    keys = {i.idempotency_key for i in items if i.idempotency_key}
-    earlier = {e.idempotency_key: e for e in (await session.scalars(
-        _EARLIER, {"workspace_id": workspace.id, "keys": list(keys)})).all()} if keys else {}
+    if earlier is None:
+        keys = {i.idempotency_key for i in items if i.idempotency_key}
+        earlier = {str(e.idempotency_key): e for e in (await session.scalars(
+            _EARLIER, {"workspace_id": workspace.id, "keys": list(keys)})).all()} if keys else {}
     fresh = [i for i, item in enumerate(items) if not item.idempotency_key or item.idempotency_key not in earlier]
     found = await _contacts(session, workspace, [items[i] for i in fresh], [prefix(i) for i in fresh])
     contact_ids = {fresh[j]: contact_id for j, contact_id in found.items()}
@@ -112,6 +139,11 @@ _EARLIER = select(Event).where(Event.workspace_id == bindparam("workspace_id"),
                                Event.idempotency_key.in_(bindparam("keys", expanding=True)))
 """Built once: a statement built per request leaves reference cycles among its parameters, garbage that only
 the collector's passes free, each a pause of the process (:mod:`herald.gcpolicy`)."""
+_OPENING = select(Workspace, select(func.json_agg(func.json_build_object(
+    *(part for name in _EVENT_FIELDS for part in (name, getattr(Event, name))))))
+    .where(Event.workspace_id == Workspace.id, Event.idempotency_key.in_(bindparam("keys", expanding=True)))
+    .scalar_subquery()).where(Workspace.id == bindparam("workspace_id"))
+"""PostgreSQL: the workspace and, as one JSON array, its events under the keys (:func:`opening`)."""
 
 
 def moved(outs: list[dict[str, Any]]) -> bool:
