@@ -235,25 +235,31 @@ def by_second(latencies: list[tuple[float, float]]) -> list[float | None]:
     return [round(worst[s] * 1000, 1) if s in worst else None for s in range(max(worst) + 1)]
 
 
+def setup_requests(fake: str) -> list[tuple[str, dict[str, Any]]]:
+    """What the run creates through the API before measuring: a Twilio provider at the fake, the two event
+    types, the SMS template and the ATM trigger."""
+    return [
+        ("/v1/providers", {"name": "bench-twilio", "kind": "twilio", "priority": 100, "settings": {
+            "account_sid": SID, "auth_token": AUTH, "from_number": "+14155550199", "base_url": fake,
+            "max_connections": 500}}),
+        ("/v1/event-types", {"name": "page.view", "description": "A page seen (no trigger)", "schema": PAGE_VIEW}),
+        ("/v1/event-types", {"name": "card.withdrawal", "description": "Cash taken with the card",
+                             "schema": WITHDRAWAL, "sample": {"amount": 120.0, "channel": "ATM", "atm_id": "42"}}),
+        ("/v1/templates", {"name": "atm-alert", "channel": "sms", "variants": {"en": {
+            "body": "Card used: {{ event.amount }} at ATM {{ event.atm_id }}"}}}),
+        ("/v1/triggers", {"name": "ATM alert", "description": "SMS on every ATM withdrawal",
+                          "event_type": "card.withdrawal", "filter": 'event.channel == "ATM"', "steps": [
+                              {"type": "send", "channel": "sms", "template": "atm-alert", "ttl": "PT5M"}]}),
+    ]
+
+
 async def setup(base: str, fake: str) -> str:
     async with aiohttp.ClientSession(base) as s:
         async with s.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": CLIENT,
                                                 "client_secret": SECRET}) as resp:
             token = str((await resp.json())["access_token"])
         head = {"Authorization": f"Bearer {token}"}
-        for path, body in (
-            ("/v1/providers", {"name": "bench-twilio", "kind": "twilio", "priority": 100, "settings": {
-                "account_sid": SID, "auth_token": AUTH, "from_number": "+14155550199", "base_url": fake,
-                "max_connections": 500}}),
-            ("/v1/event-types", {"name": "page.view", "description": "A page seen (no trigger)", "schema": PAGE_VIEW}),
-            ("/v1/event-types", {"name": "card.withdrawal", "description": "Cash taken with the card",
-                                 "schema": WITHDRAWAL, "sample": {"amount": 120.0, "channel": "ATM", "atm_id": "42"}}),
-            ("/v1/templates", {"name": "atm-alert", "channel": "sms", "variants": {"en": {
-                "body": "Card used: {{ event.amount }} at ATM {{ event.atm_id }}"}}}),
-            ("/v1/triggers", {"name": "ATM alert", "description": "SMS on every ATM withdrawal",
-                              "event_type": "card.withdrawal", "filter": 'event.channel == "ATM"', "steps": [
-                                  {"type": "send", "channel": "sms", "template": "atm-alert", "ttl": "PT5M"}]}),
-        ):
+        for path, body in setup_requests(fake):
             async with s.post(path, json=body, headers=head) as resp:
                 if resp.status != 201:
                     raise RuntimeError(f"setup {path}: {resp.status} {await resp.text()}")
