@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import itertools
 import json
 import os
 import subprocess
@@ -52,10 +53,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 raise RuntimeError(f"setup {path}: {resp.status_code} {resp.text}")
         state = app.state.herald
         principal, store = tokens.verify(state.keyring, token), coalescer(state)._store
-        numbers = iter(range(10**9))
+        numbers = itertools.count()
 
         def group() -> list[EventIn]:
-            return [EventIn.model_validate(withdrawal(n, f"b{n}")) for n in (next(numbers) for _ in range(args.size))]
+            return [EventIn.model_validate(withdrawal(n, f"b{n}")) for n in itertools.islice(numbers, args.size)]
 
         for _ in range(WARM_UP_GROUPS):
             await store(principal, group())

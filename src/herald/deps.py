@@ -99,5 +99,10 @@ async def workspace_of(session: AsyncSession, principal: tokens.Principal) -> Wo
     """The caller's workspace (a token outlives nothing: a deleted workspace's tokens stop here)."""
     workspace = await session.get(Workspace, principal.workspace_id)
     if workspace is None:
-        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
+        raise workspace_gone()
     return workspace
+
+
+def workspace_gone() -> errors.NotAuthenticated:
+    """The answer to a token whose workspace was deleted since it was issued."""
+    return errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")

@@ -23,7 +23,7 @@ from herald.contacts import bulk, fields
 from herald.contacts.models import Contact
 from herald.db import jsondoc, memo
 from herald.db.fastinsert import insert_rows
-from herald.deps import workspace_of
+from herald.deps import workspace_gone, workspace_of
 from herald.events.models import EVENTS, Event
 from herald.events.payloads import Checker
 from herald.events.schemas import EventIn
@@ -35,7 +35,6 @@ from herald.triggers.matching import Matcher
 from herald.triggers.sending import SendContext
 
 FUTURE_TOLERANCE = timedelta(minutes=5)
-_EVENT_FIELDS = ("id", "type", "contact_id", "payload", "occurred_at", "received_at", "idempotency_key")
 KEYS = ("external_id", "email", "phone")
 _REF_FIELDS = (*KEYS, "name", "locale", "timezone")  # EventContact's fields but its id
 
@@ -72,7 +71,7 @@ async def opening(session: AsyncSession, principal: Principal,
         return await workspace_of(session, principal), None
     found = (await session.execute(_OPENING, {"workspace_id": principal.workspace_id, "keys": keys})).first()
     if found is None:
-        raise errors.NotAuthenticated("The token's workspace no longer exists.", code="invalid_token")
+        raise workspace_gone()
     workspace, earlier = found
     return workspace, {e["idempotency_key"]: {**e, "occurred_at": datetime.fromisoformat(e["occurred_at"]),
                                               "received_at": datetime.fromisoformat(e["received_at"])}
@@ -139,11 +138,6 @@ _EARLIER = select(Event).where(Event.workspace_id == bindparam("workspace_id"),
                                Event.idempotency_key.in_(bindparam("keys", expanding=True)))
 """Built once: a statement built per request leaves reference cycles among its parameters, garbage that only
 the collector's passes free, each a pause of the process (:mod:`herald.gcpolicy`)."""
-_OPENING = select(Workspace, select(func.json_agg(func.json_build_object(
-    *(part for name in _EVENT_FIELDS for part in (name, getattr(Event, name))))))
-    .where(Event.workspace_id == Workspace.id, Event.idempotency_key.in_(bindparam("keys", expanding=True)))
-    .scalar_subquery()).where(Workspace.id == bindparam("workspace_id"))
-"""PostgreSQL: the workspace and, as one JSON array, its events under the keys (:func:`opening`)."""
 
 
 def moved(outs: list[dict[str, Any]]) -> bool:
@@ -170,6 +164,11 @@ async def _act(session: AsyncSession, matcher: Matcher, acted: list[tuple[int, H
 
 
 _COLUMNS = ("id", "workspace_id", "type", "contact_id", "payload", "occurred_at", "received_at", "idempotency_key")
+_OPENING = select(Workspace, select(func.json_agg(func.json_build_object(
+    *(part for name in _COLUMNS for part in (name, getattr(Event, name))))))
+    .where(Event.workspace_id == Workspace.id, Event.idempotency_key.in_(bindparam("keys", expanding=True)))
+    .scalar_subquery()).where(Workspace.id == bindparam("workspace_id"))
+"""PostgreSQL: the workspace and, as one JSON array, its events under the keys (:func:`opening`)."""
 
 
 @cache
