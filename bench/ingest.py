@@ -6,10 +6,11 @@ by a few interleaved runs instead of many end-to-end ones.
 
 Creates a fresh database (SQLite file, or one on the PostgreSQL server of --database-url, dropped after),
 sets it up through the app as `bench/events.py` does, warms up, then stores --groups groups of --size events
-through the coalescer's store. Prints one JSON object; --profile FILE also writes cProfile statistics of the
-measured groups (read them with `python -m pstats FILE`). Usage:
+through the coalescer's store: each event names a new contact (created in its group) or, with --known, one the
+warm-up made (as most events of a steady load do). Prints one JSON object; --profile FILE also writes cProfile
+statistics of the measured groups (read them with `python -m pstats FILE`). Usage:
   python bench/ingest.py [--size 12] [--groups 300] [--database-url postgresql://postgres@127.0.0.1:5432/test]
-      [--profile /tmp/ingest.pstats]
+      [--known] [--profile /tmp/ingest.pstats]
 """
 
 from __future__ import annotations
@@ -55,12 +56,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         principal, store = tokens.verify(state.keyring, token), coalescer(state)._store
         numbers = itertools.count()
 
-        def group() -> list[EventIn]:
-            return [EventIn.model_validate(withdrawal(n, f"b{n}")) for n in itertools.islice(numbers, args.size)]
+        warm = WARM_UP_GROUPS * args.size  # --known: the measured events name the warm-up's contacts again
+
+        def group(contacts: int = 5000) -> list[EventIn]:
+            return [EventIn.model_validate(withdrawal(n % contacts, f"b{n}"))
+                    for n in itertools.islice(numbers, args.size)]
 
         for _ in range(WARM_UP_GROUPS):
             await store(principal, group())
-        groups = [group() for _ in range(args.groups)]  # made before the clock starts
+        groups = [group(warm if args.known else 5000) for _ in range(args.groups)]  # made before the clock starts
         profile = cProfile.Profile() if args.profile else None
         wall, cpu = time.perf_counter(), time.process_time()
         if profile:
@@ -72,7 +76,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             profile.dump_stats(args.profile)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     per_group = 1000 / args.groups
-    return {"size": args.size, "groups": args.groups, "profiled": bool(args.profile),
+    return {"size": args.size, "groups": args.groups, "known_contacts": args.known, "profiled": bool(args.profile),
             "cpu_ms_per_group": round(cpu * per_group, 3), "wall_ms_per_group": round(wall * per_group, 3),
             "cpu_ms_per_event": round(cpu * per_group / args.size, 3)}
 
@@ -82,6 +86,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=12, help="events per group (500 events/s makes groups of ~12)")
     parser.add_argument("--groups", type=int, default=300, help="measured groups")
     parser.add_argument("--database-url", default="", help="a PostgreSQL server URL; default: a fresh SQLite file")
+    parser.add_argument("--known", action="store_true",
+                        help="events name existing contacts (by default each names a new one, until 5,000)")
     parser.add_argument("--profile", default="", help="write cProfile statistics of the measured groups here")
     args = parser.parse_args()
     if args.size < 1 or args.groups < 1:
