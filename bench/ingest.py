@@ -63,14 +63,14 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                     for n in itertools.islice(numbers, args.size)]
 
         for _ in range(WARM_UP_GROUPS):
-            await store(principal, group())
+            await store(principal, group(), defer=True)
         groups = [group(warm if args.known else 5000) for _ in range(args.groups)]  # made before the clock starts
         profile = cProfile.Profile() if args.profile else None
         wall, cpu = time.perf_counter(), time.process_time()
         if profile:
             profile.enable()
         for items in groups:
-            await store(principal, items)
+            await store(principal, items, defer=True)
         if profile:
             profile.disable()
             profile.dump_stats(args.profile)

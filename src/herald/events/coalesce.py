@@ -9,7 +9,8 @@ once (no added wait when the API is idle); the events that arrive meanwhile form
 stored and its journeys moved, with the same body and status.
 
 When a flush fails (an event that breaks its schema, an idempotency conflict, a database error), it is rolled
-back and each of its events is then handled alone, in its own transaction, so each request gets exactly the
+back and each of its events is then handled alone (a lone event's error is its answer, unless it was the
+race of a deferred write, see :meth:`Coalescer._store`), in its own transaction, so each request gets exactly the
 answer or the error it would have got on its own and no event is affected by another's fault."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 
 from herald.auth.tokens import Principal
 from herald.db.session import unit_of_work, write_lock
@@ -86,29 +88,34 @@ class Coalescer:
             self._flushing = None
 
     async def _flush(self, group: list[_Waiting]) -> None:
-        if len(group) > 1:
-            try:
-                outs = await self._store(group[0].principal, [w.item for w in group])
-            except Exception:  # each is retried alone and gets its own answer or error
-                log.debug("events.flush_split", events=len(group))
-            else:
-                for w, out in zip(group, outs, strict=True):
-                    _answer(w.answer, out)
+        try:
+            outs = await self._store(group[0].principal, [w.item for w in group], defer=True)
+        except Exception as exc:  # each is retried alone (and not deferred) and gets its own answer or error
+            if len(group) == 1 and not isinstance(exc, IntegrityError):
+                _fail(group[0].answer, exc)
                 return
+            log.debug("events.flush_split", events=len(group))
+        else:
+            for w, out in zip(group, outs, strict=True):
+                _answer(w.answer, out)
+            return
         for w in group:
             try:
-                _answer(w.answer, (await self._store(w.principal, [w.item]))[0])
+                _answer(w.answer, (await self._store(w.principal, [w.item], defer=False))[0])
             except Exception as exc:  # handed to the request that sent the event
-                if not w.answer.done():
-                    w.answer.set_exception(exc)
+                _fail(w.answer, exc)
 
-    async def _store(self, principal: Principal, items: list[EventIn]) -> list[dict[str, Any]]:
+    async def _store(self, principal: Principal, items: list[EventIn], *, defer: bool) -> list[dict[str, Any]]:
+        """Store and act on ``items`` in one transaction. ``defer`` (:func:`ingest.ingest`): the events go in
+        with their journeys' rows at commit; a key stored meanwhile by a concurrent request then fails the
+        commit, and the events are stored again without it, where that race is answered as a repeat."""
         state = self._state
         offered = state.handoff()  # herald serve: its dispatcher takes the alerts planned here
         async with write_lock(state.engine), unit_of_work(state.sessions) as session:
             handoff.offer(session.sync_session, offered)
             workspace, earlier = await ingest.opening(session, principal, items)
-            outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False, earlier=earlier)
+            outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False,
+                                       earlier=earlier, defer=defer)
         state.adopt(offered)
         # Other processes' workers hear of its messages by NOTIFY (herald.queue.notify).
         if ingest.moved(outs) and handoff.left_queued(offered):
@@ -119,6 +126,11 @@ class Coalescer:
 def _answer(answer: asyncio.Future[dict[str, Any]], out: dict[str, Any]) -> None:
     if not answer.done():
         answer.set_result(out)
+
+
+def _fail(answer: asyncio.Future[dict[str, Any]], exc: Exception) -> None:
+    if not answer.done():
+        answer.set_exception(exc)
 
 
 def _retrieved(answer: asyncio.Future[dict[str, Any]]) -> None:

@@ -38,6 +38,10 @@ class Matcher:
             self.awaited |= {e["event"] for e in t.exit_on}
             self.awaited |= {str(s["event"]) for s in _waits(t.steps)}
         self.contacts: dict[str, Contact] = {}
+        # Event types whose journeys may read stored events (a counter, a wait for an event that may be stored
+        # already): their events must be in the table before they are acted on (see ingest's ``defer``).
+        self.reading = set(self.awaited) | {kind for kind, entered in self.entries.items()
+                                            if any(t.counters or _waits(t.steps) for t in entered)}
 
     @classmethod
     async def load(cls, ctx: Context) -> Matcher:
@@ -45,6 +49,10 @@ class Matcher:
 
     def concerns(self, event_type: str) -> bool:
         return event_type in self.entries or event_type in self.awaited
+
+    def reads_events(self, event_types: set[str]) -> bool:
+        """Whether acting on events of these types may read the events table."""
+        return not self.reading.isdisjoint(event_types)
 
     async def lock(self, events: Sequence[Happened]) -> None:
         """Load (and on PostgreSQL lock, in id order) the contacts of the events that concern a trigger."""

@@ -1,0 +1,115 @@
+"""PostgreSQL: a group commit of single events writes the events with their journeys' runs and messages, in
+the transaction's last statement, not in one of their own. The race this opens (a concurrent request stores
+an event under the same idempotency key meanwhile) still answers that event as a repeat, and journeys that
+read stored events (counters) still see the event that moved them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import Running
+from tests.integration.trigger_setup import (
+    WITHDRAWAL_SAMPLE,
+    WITHDRAWAL_SCHEMA,
+    event_type,
+    file_provider,
+    send_event,
+    template,
+    trigger,
+)
+
+
+@pytest.fixture
+def db_url(pg_url: str) -> str:
+    return pg_url
+
+
+def _statements(herald: Running) -> list[str]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(" ".join(statement.split()))
+
+    event.listen(herald.app.state.herald.engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+async def _atm_alert(client: Any) -> dict[str, Any]:
+    await file_provider(client)
+    await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
+    await template(client, "atm", "Cash out: {{ event.payload.amount }}")
+    return await trigger(client, "atm alert", "card.withdrawal",
+                         [{"type": "send", "channel": "sms", "template": "atm"}])
+
+
+async def test_an_event_goes_in_with_its_journey(herald: Running) -> None:
+    client = await herald.authed()
+    alert = await _atm_alert(client)
+    assert (await send_event(client, "card.withdrawal", {"external_id": "c1"}, WITHDRAWAL_SAMPLE)).status_code == 202
+    seen = _statements(herald)
+    answer = await send_event(client, "card.withdrawal", {"external_id": "c1"}, WITHDRAWAL_SAMPLE,
+                              idempotency_key="k-1")
+    assert answer.status_code == 202, answer.text
+    inserts = [s for s in seen if "INSERT INTO events" in s]
+    assert len(inserts) == 1
+    assert inserts[0].startswith("WITH")  # with the run and the message, not alone
+    runs = (await client.get(f"/v1/triggers/{alert['id']}/runs")).json()["data"]
+    assert {r["event_id"] for r in runs} >= {answer.json()["id"]}
+    stored = (await client.get("/v1/events", params={"limit": 10})).json()["data"]
+    assert answer.json()["id"] in {e["id"] for e in stored}
+
+
+async def test_a_key_stored_meanwhile_by_another_transaction_answers_that_event(herald: Running) -> None:
+    client = await herald.authed()
+    alert = await _atm_alert(client)
+    first = await send_event(client, "card.withdrawal", {"external_id": "c1"}, WITHDRAWAL_SAMPLE)
+    contact_id, workspace_id = first.json()["contact_id"], None
+    plain = herald.settings.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    other = await psycopg.AsyncConnection.connect(plain)
+    try:
+        workspace_id = (await (await other.execute("SELECT workspace_id FROM contacts WHERE id = %s",
+                                                   (contact_id,))).fetchone() or [None])[0]
+        now = datetime.now(UTC)
+        await other.execute(  # uncommitted: the request's own insert waits for it at the unique key
+            "INSERT INTO events (id, workspace_id, type, contact_id, payload, occurred_at, received_at, "
+            "idempotency_key) VALUES ('ev_other', %s, 'card.withdrawal', %s, %s, %s, %s, 'raced')",
+            (workspace_id, contact_id, psycopg.types.json.Json(WITHDRAWAL_SAMPLE), now, now))
+        seen = _statements(herald)
+        sending = asyncio.create_task(send_event(client, "card.withdrawal", {"external_id": "c1"},
+                                                 WITHDRAWAL_SAMPLE, idempotency_key="raced"))
+        await asyncio.sleep(0.5)
+        assert not sending.done()  # its commit waits on the other transaction's key
+        await other.commit()
+        answer = await asyncio.wait_for(sending, 10)
+    finally:
+        await other.close()
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["id"], answer.json()["duplicate"]) == ("ev_other", True)
+    inserts = [s for s in seen if "INSERT INTO events" in s]
+    assert [s.startswith("WITH") for s in inserts] == [True]  # deferred, and failed at the key
+    assert sum("json_agg" in s for s in seen) == 2  # then tried again, where the key's event was found
+    stored = (await client.get("/v1/events", params={"limit": 10})).json()["data"]
+    assert sorted(e["id"] for e in stored) == sorted([first.json()["id"], "ev_other"])
+    runs = (await client.get(f"/v1/triggers/{alert['id']}/runs")).json()["data"]
+    assert len(runs) == 1  # the raced event's journey was rolled back with it; the other's is not ours to run
+
+
+async def test_a_counter_counts_the_event_that_moves_it(herald: Running) -> None:
+    client = await herald.authed()
+    await file_provider(client)
+    await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
+    await template(client, "atm", "Cash out: {{ event.payload.amount }}")
+    made = await trigger(client, "second withdrawal", "card.withdrawal",
+                         [{"type": "send", "channel": "sms", "template": "atm"}],
+                         counters=[{"event": "card.withdrawal", "op": "==", "count": 2}])
+    seen = _statements(herald)
+    answers = [await send_event(client, "card.withdrawal", {"external_id": "c1"}, WITHDRAWAL_SAMPLE)
+               for _ in range(3)]
+    assert [a.json()["triggers"] for a in answers] == [[], [made["id"]], []]
+    assert any(s.startswith("INSERT INTO events") for s in seen)  # stored first: the counter reads it
