@@ -80,7 +80,12 @@ async def test_a_key_stored_meanwhile_by_another_transaction_answers_that_event(
             "INSERT INTO events (id, workspace_id, type, contact_id, payload, occurred_at, received_at, "
             "idempotency_key) VALUES ('ev_other', %s, 'card.withdrawal', %s, %s, %s, %s, 'raced')",
             (workspace_id, contact_id, psycopg.types.json.Json(WITHDRAWAL_SAMPLE), now, now))
-        seen = _statements(herald)
+        seen, rollbacks = _statements(herald), [0]
+
+        def rolled_back(_conn: Any) -> None:
+            rollbacks[0] += 1
+
+        event.listen(herald.app.state.herald.engine.sync_engine, "rollback", rolled_back)
         sending = asyncio.create_task(send_event(client, "card.withdrawal", {"external_id": "c1"},
                                                  WITHDRAWAL_SAMPLE, idempotency_key="raced"))
         await asyncio.sleep(0.5)
@@ -93,7 +98,7 @@ async def test_a_key_stored_meanwhile_by_another_transaction_answers_that_event(
     assert (answer.json()["id"], answer.json()["duplicate"]) == ("ev_other", True)
     inserts = [s for s in seen if "INSERT INTO events" in s]
     assert [s.startswith("WITH") for s in inserts] == [True]  # deferred, and failed at the key
-    assert sum("json_agg" in s for s in seen) == 2  # then tried again, where the key's event was found
+    assert rollbacks == [1]  # then tried again, where the key's event was found
     stored = (await client.get("/v1/events", params={"limit": 10})).json()["data"]
     assert sorted(e["id"] for e in stored) == sorted([first.json()["id"], "ev_other"])
     runs = (await client.get(f"/v1/triggers/{alert['id']}/runs")).json()["data"]
@@ -113,3 +118,34 @@ async def test_a_counter_counts_the_event_that_moves_it(herald: Running) -> None
                for _ in range(3)]
     assert [a.json()["triggers"] for a in answers] == [[], [made["id"]], []]
     assert any(s.startswith("INSERT INTO events") for s in seen)  # stored first: the counter reads it
+
+
+async def test_suppressions_read_with_the_contact_lock_match_each_address(herald: Running) -> None:
+    """The lock reads the suppressions of each contact's phone and lower-cased email in the same statement; an
+    address that PostgreSQL might lower-case otherwise than Python is looked up apart. Each message still
+    gets its own verdict."""
+    client = await herald.authed()
+    for channel in ("sms", "email"):
+        made = await client.post("/v1/providers", json={"name": f"out-{channel}", "kind": "file",
+                                                        "channel": channel, "settings": {}})
+        assert made.status_code == 201, made.text
+    await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
+    await template(client, "atm", "Cash out")
+    await template(client, "atm-mail", "Cash out", channel="email")
+    made = await trigger(client, "alerts", "card.withdrawal", [
+        {"type": "send", "channel": "sms", "template": "atm"},
+        {"type": "send", "channel": "email", "template": "atm-mail"}])
+    added = await client.post("/v1/suppressions", json={"entries": [
+        {"address": "ann.smith@example.com"}, {"address": "zoë@example.com"}, {"address": "+14155550104"}]})
+    assert added.status_code == 201, added.text
+    people = [{"email": "Ann.Smith@Example.com", "phone": "+14155550103"},
+              {"email": "Zoë@example.com", "phone": "+14155550104"},
+              {"email": "bob@example.com", "phone": "+14155550105"}]
+    answers = await asyncio.gather(*(send_event(client, "card.withdrawal", who, WITHDRAWAL_SAMPLE) for who in people))
+    assert {a.status_code for a in answers} == {202}
+    runs = {r["id"]: r for r in (await client.get(f"/v1/triggers/{made['id']}/runs")).json()["data"]}
+    verdicts = []
+    for answer in answers:
+        sms, mail = [(await client.get(f"/v1/messages/{m}")).json() for m in runs[answer.json()["runs"][0]]["messages"]]
+        verdicts.append((sms["reason"] == "suppressed", mail["reason"] == "suppressed"))
+    assert verdicts == [(False, True), (True, True), (False, False)]

@@ -4,8 +4,12 @@ of each error, contacts found or created, idempotency keys honoured, batches all
 from __future__ import annotations
 
 import asyncio
+import time
 
-from tests.conftest import Running
+import jwt
+
+from herald.crypto import Keyring
+from tests.conftest import CLIENT_ID, Running
 from tests.integration.trigger_setup import WITHDRAWAL_SAMPLE, WITHDRAWAL_SCHEMA, event_type, send_event
 
 
@@ -189,3 +193,18 @@ async def test_concurrent_batches_about_the_same_contacts_all_succeed(herald: Ru
     bodies = [batch(people if n % 2 else people[::-1], "purchase" if n % 3 else "card.withdrawal") for n in range(6)]
     answers = await asyncio.gather(*(client.post("/v1/events/batch", json=b) for b in bodies))
     assert [a.status_code for a in answers] == [202] * 6, [a.text[:300] for a in answers if a.status_code != 202]
+
+
+async def test_a_token_of_a_deleted_workspace_stores_nothing(herald: Running) -> None:
+    """The workspace is read with the events' idempotency keys at the start of every transaction that stores
+    events: a token that outlived its workspace is refused there, alone and in a batch."""
+    keyring = Keyring.from_settings(herald.settings)
+    token = jwt.encode({"iss": "herald", "sub": CLIENT_ID, "ws": "ws_gone", "scope": "events:write",
+                        "iat": int(time.time()), "exp": int(time.time()) + 60}, keyring.token_key, algorithm="HS256")
+    head = {"Authorization": f"Bearer {token}"}
+    body = {"type": "card.withdrawal", "contact": {"external_id": "c1"}, "payload": {}, "idempotency_key": "k1"}
+    for path, sent in (("/v1/events", body), ("/v1/events", {**body, "idempotency_key": None}),
+                       ("/v1/events/batch", {"events": [body]})):
+        resp = await herald.client.post(path, json=sent, headers=head)
+        assert resp.status_code == 401, resp.text
+        assert resp.json()["code"] == "invalid_token"

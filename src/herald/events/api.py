@@ -16,6 +16,7 @@ from herald.deps import AppState, SessionDep, StateDep, require
 from herald.events import ingest, service
 from herald.events.coalesce import coalescer, send_context
 from herald.events.models import Event, EventType
+from herald.events.opening import opening
 from herald.events.schemas import (
     EventBatchIn,
     EventBatchOut,
@@ -92,7 +93,7 @@ async def create_event(req: EventIn, state: StateDep, principal: Sender) -> JSON
 async def create_batch(req: EventBatchIn, request: Request, session: SessionDep, state: StateDep,
                        principal: Sender) -> Response:
     """All or nothing: one bad event refuses the batch, naming each error's path (``events[3].payload.amount``)."""
-    workspace, earlier = await ingest.opening(session, principal, req.events)
+    workspace, earlier = await opening(session, principal, req.events)
     outs = await ingest.ingest(session, workspace, req.events, ctx=send_context(state), batch=True, earlier=earlier)
     duplicates = sum(1 for o in outs if o["duplicate"])
     _wake_if_moved(request, state, outs)

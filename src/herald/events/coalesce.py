@@ -27,6 +27,7 @@ from herald.auth.tokens import Principal
 from herald.db.session import unit_of_work, write_lock
 from herald.deps import AppState
 from herald.events import ingest
+from herald.events.opening import opening
 from herald.events.schemas import EventIn
 from herald.messages.service import Links
 from herald.pipeline import handoff
@@ -113,7 +114,7 @@ class Coalescer:
         offered = state.handoff()  # herald serve: its dispatcher takes the alerts planned here
         async with write_lock(state.engine), unit_of_work(state.sessions) as session:
             handoff.offer(session.sync_session, offered)
-            workspace, earlier = await ingest.opening(session, principal, items)
+            workspace, earlier = await opening(session, principal, items)
             outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False,
                                        earlier=earlier, defer=defer)
         state.adopt(offered)

@@ -12,19 +12,18 @@ from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald import errors, ids, pagination
 from herald.auth.models import Workspace
-from herald.auth.tokens import Principal
 from herald.contacts import bulk, fields
 from herald.contacts.models import Contact
 from herald.db import jsondoc, memo
 from herald.db.fastinsert import insert_rows
-from herald.deps import workspace_gone, workspace_of
 from herald.events.models import EVENTS, Event
+from herald.events.opening import COLUMNS, Earlier
 from herald.events.payloads import Checker
 from herald.events.schemas import EventIn
 from herald.messages import pending
@@ -56,32 +55,11 @@ def _iso(when: Any) -> str:
     return str(when.astimezone(UTC).isoformat()).replace("+00:00", "Z")
 
 
-Earlier = dict[str, Event | dict[str, Any]]
-"""The events already stored under some idempotency keys, by key."""
-
-
-async def opening(session: AsyncSession, principal: Principal,
-                  items: list[EventIn]) -> tuple[Workspace, Earlier | None]:
-    """The caller's workspace and, on PostgreSQL, the events already stored under the items' idempotency keys, in
-    one round trip: every group commit and batch starts with both, and a statement less is a round trip and
-    ~0.4 ms of CPU less on the busiest path (the earlier events come as plain dicts). ``None``: look them up in
-    :func:`ingest` (SQLite, or no keys)."""
-    keys = list({i.idempotency_key for i in items if i.idempotency_key})
-    if not keys or session.get_bind().dialect.name != "postgresql":
-        return await workspace_of(session, principal), None
-    found = (await session.execute(_OPENING, {"workspace_id": principal.workspace_id, "keys": keys})).first()
-    if found is None:
-        raise workspace_gone()
-    workspace, earlier = found
-    return workspace, {e["idempotency_key"]: {**e, "occurred_at": datetime.fromisoformat(e["occurred_at"]),
-                                              "received_at": datetime.fromisoformat(e["received_at"])}
-                       for e in earlier or ()}
-
-
 async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventIn], *, ctx: SendContext,
                  batch: bool, now: datetime | None = None, earlier: Earlier | None = None,
                  defer: bool = False) -> list[dict[str, Any]]:
-    """Check, store and act on ``items``; ``earlier`` is what :func:`opening` found (looked up here if None).
+    """Check, store and act on ``items``; ``earlier`` is what :func:`herald.events.opening.opening` found
+    (looked up here if None).
 
     ``defer``: the events are written with the journeys' runs and messages, in the transaction's last
     statement (:mod:`herald.messages.pending`), instead of in one of their own before them: a round trip and
@@ -142,7 +120,9 @@ async def ingest(session: AsyncSession, workspace: Workspace, items: list[EventI
         outs[i] = to_out(first, duplicate=True)
     await matcher.lock([h for _, h in acted])
     row_of = dict(rows)
-    async with policy.prefetched(session, workspace.id, matcher.contacts.values()):
+    read = matcher.suppressions
+    async with policy.prefetched(session, workspace.id, matcher.contacts.values(), covered=read.covered,
+                                 read=read.entries):
         await _act(session, matcher, acted, row_of, outs)
     return [outs[i] for i in range(len(items))]
 
@@ -176,21 +156,13 @@ async def _act(session: AsyncSession, matcher: Matcher, acted: list[tuple[int, H
             outs[i] = to_out(row_of[i], triggers=matched, runs=runs)
 
 
-_COLUMNS = ("id", "workspace_id", "type", "contact_id", "payload", "occurred_at", "received_at", "idempotency_key")
-_OPENING = select(Workspace, select(func.json_agg(func.json_build_object(
-    *(part for name in _COLUMNS for part in (name, getattr(Event, name))))))
-    .where(Event.workspace_id == Workspace.id, Event.idempotency_key.in_(bindparam("keys", expanding=True)))
-    .scalar_subquery()).where(Workspace.id == bindparam("workspace_id"))
-"""PostgreSQL: the workspace and, as one JSON array, its events under the keys (:func:`opening`)."""
-
-
 @cache
 def _pg_store(dialect: Dialect) -> str:
     """PostgreSQL: the rows travel as one JSON document (:mod:`herald.db.jsondoc`), so the statement stays one
     placeholder long. A multi-row VALUES of 1,000 events has 8,000 placeholders, which psycopg re-parses on
     every call (0.12 s per batch); eight arrays cost less, but psycopg dumps arrays element by element in
     Python (a quarter of a batch's CPU)."""
-    return (f"{jsondoc.insert(EVENTS, _COLUMNS, dialect)} "
+    return (f"{jsondoc.insert(EVENTS, COLUMNS, dialect)} "
             "ON CONFLICT (workspace_id, idempotency_key) DO NOTHING RETURNING id")
 
 

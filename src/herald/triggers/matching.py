@@ -17,13 +17,12 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 
 from herald.contacts.models import Contact
-from herald.triggers import conditions, config, engine
+from herald.triggers import conditions, config, contactlock, engine
 from herald.triggers.engine import Context, Happened
 from herald.triggers.models import CANCELLED, LIVE, WAITING, JourneyRun, Trigger
 
 _LOAD = select(Contact).where(Contact.id.in_(bindparam("ids", expanding=True))).order_by(Contact.id)
-_LOCK = _LOAD.with_for_update(key_share=True)
-"""Built once (as :data:`herald.events.ingest._EARLIER`): no reference cycles left per request."""
+"""SQLite. Built once (as :data:`herald.events.ingest._EARLIER`): no reference cycles left per request."""
 
 
 class Matcher:
@@ -38,6 +37,7 @@ class Matcher:
             self.awaited |= {e["event"] for e in t.exit_on}
             self.awaited |= {str(s["event"]) for s in _waits(t.steps)}
         self.contacts: dict[str, Contact] = {}
+        self.suppressions = contactlock.Read()  # what :meth:`lock` read of the contacts' suppressions
         # Event types whose journeys may read stored events (a counter, a wait for an event that may be stored
         # already): their events must be in the table before they are acted on (see ingest's ``defer``).
         self.reading = set(self.awaited) | {kind for kind, entered in self.entries.items()
@@ -55,12 +55,16 @@ class Matcher:
         return not self.reading.isdisjoint(event_types)
 
     async def lock(self, events: Sequence[Happened]) -> None:
-        """Load (and on PostgreSQL lock, in id order) the contacts of the events that concern a trigger."""
+        """Load (and on PostgreSQL lock, in id order, with the suppressions of their addresses) the contacts of
+        the events that concern a trigger."""
         wanted = sorted({e.contact_id for e in events if e.contact_id and self.concerns(e.type)})
         if not wanted:
             return
-        query = _LOCK if self.ctx.session.get_bind().dialect.name == "postgresql" else _LOAD
-        self.contacts.update({c.id: c for c in (await self.ctx.session.scalars(query, {"ids": wanted})).all()})
+        if self.ctx.session.get_bind().dialect.name == "postgresql":
+            found, self.suppressions = await contactlock.lock(self.ctx.session, wanted)
+        else:
+            found = list((await self.ctx.session.scalars(_LOAD, {"ids": wanted})).all())
+        self.contacts.update({c.id: c for c in found})
 
     async def on_event(self, event: Happened) -> tuple[list[str], list[str]]:
         """Answer the triggers the event matched and the runs it started, resumed or ended."""
