@@ -6,7 +6,9 @@ each a round trip and the ORM's work of a query; a lone triggered event's transa
 on them. The contacts come back as the session's :class:`Contact` objects, as a query would have made them
 (:mod:`herald.db.rows`). The suppressions are matched on the contact's phone as stored (E.164, what
 :func:`address_key` answers for it) and its lower-cased email; :class:`Read` says which addresses that covered,
-so the caller looks up any other (an address PostgreSQL and Python lower-case differently) the usual way."""
+so the caller looks up any other (an address PostgreSQL and Python lower-case differently) the usual way. The
+ids are joined as rows (one primary key probe each, see :mod:`herald.events.opening`), and the rows are locked
+as sorted, in id order, so concurrent transactions cannot deadlock on them."""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ _SQL = (f"SELECT {', '.join(f'c.{name}' for name in _CONTACT)}, "  # noqa: S608 
         "(SELECT json_agg(json_build_array(s.workspace_id, s.channel, s.address, s.scope, s.source, s.reason, "
         "s.created_at, s.list_id, d.name, d.kind, d.always)) FROM suppressions s JOIN dnc_lists d ON d.id = s.list_id "
         "WHERE s.workspace_id = c.workspace_id AND s.address IN (c.phone, lower(c.email))) "
-        "FROM contacts c WHERE c.id = ANY(%(ids)s::varchar[]) ORDER BY c.id FOR NO KEY UPDATE OF c")
+        "FROM unnest(%(ids)s::varchar[]) AS k(id) JOIN contacts c ON c.id = k.id "
+        "ORDER BY c.id FOR NO KEY UPDATE OF c")
 
 
 @dataclass(slots=True)
