@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg._connection_base import BaseConnection
 from sqlalchemy import event
 
 from tests.conftest import Running
@@ -30,13 +31,16 @@ def db_url(pg_url: str) -> str:
     return pg_url
 
 
-def _statements(herald: Running) -> list[str]:
+def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement psycopg is given from now on, through SQLAlchemy or not."""
     seen: list[str] = []
+    real = psycopg.AsyncCursor.execute
 
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(" ".join(statement.split()))
+    async def record(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(" ".join(str(query).split()))
+        return await real(self, query, *args, **kwargs)
 
-    event.listen(herald.app.state.herald.engine.sync_engine, "before_cursor_execute", record)
+    monkeypatch.setattr(psycopg.AsyncCursor, "execute", record)
     return seen
 
 
@@ -48,11 +52,11 @@ async def _atm_alert(client: Any) -> dict[str, Any]:
                          [{"type": "send", "channel": "sms", "template": "atm"}])
 
 
-async def test_an_event_goes_in_with_its_journey(herald: Running) -> None:
+async def test_an_event_goes_in_with_its_journey(herald: Running, monkeypatch: pytest.MonkeyPatch) -> None:
     client = await herald.authed()
     alert = await _atm_alert(client)
     assert (await send_event(client, "card.withdrawal", {"external_id": "c1"}, WITHDRAWAL_SAMPLE)).status_code == 202
-    seen = _statements(herald)
+    seen = _statements(monkeypatch)
     answer = await send_event(client, "card.withdrawal", {"external_id": "c1"}, WITHDRAWAL_SAMPLE,
                               idempotency_key="k-1")
     assert answer.status_code == 202, answer.text
@@ -65,7 +69,33 @@ async def test_an_event_goes_in_with_its_journey(herald: Running) -> None:
     assert answer.json()["id"] in {e["id"] for e in stored}
 
 
-async def test_a_key_stored_meanwhile_by_another_transaction_answers_that_event(herald: Running) -> None:
+async def test_a_group_commit_waits_for_no_begin_and_no_commit_of_their_own(
+        herald: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """BEGIN goes in one flight with the opening read, COMMIT with the last statement (psycopg's pipeline
+    mode), so neither costs a round trip of its own."""
+    client = await herald.authed()
+    alert = await _atm_alert(client)
+    assert (await send_event(client, "card.withdrawal", {"external_id": "c1"}, WITHDRAWAL_SAMPLE)).status_code == 202
+    commands: list[tuple[bytes, bool]] = []
+    real = BaseConnection._exec_command
+
+    def recording(self: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        commands.append((bytes(command), self._pipeline is not None))
+        return real(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(BaseConnection, "_exec_command", recording)
+    answers = await asyncio.gather(*(send_event(client, "card.withdrawal", {"external_id": f"c{n % 3}"},
+                                                WITHDRAWAL_SAMPLE) for n in range(8)))
+    monkeypatch.undo()
+    assert {a.status_code for a in answers} == {202}
+    assert commands, "the group commits were seen"
+    assert set(commands) == {(b"BEGIN", True), (b"COMMIT", True)}
+    runs = (await client.get(f"/v1/triggers/{alert['id']}/runs", params={"limit": 20})).json()["data"]
+    assert len(runs) == 9  # every event's journey committed
+
+
+async def test_a_key_stored_meanwhile_by_another_transaction_answers_that_event(
+        herald: Running, monkeypatch: pytest.MonkeyPatch) -> None:
     client = await herald.authed()
     alert = await _atm_alert(client)
     first = await send_event(client, "card.withdrawal", {"external_id": "c1"}, WITHDRAWAL_SAMPLE)
@@ -80,7 +110,7 @@ async def test_a_key_stored_meanwhile_by_another_transaction_answers_that_event(
             "INSERT INTO events (id, workspace_id, type, contact_id, payload, occurred_at, received_at, "
             "idempotency_key) VALUES ('ev_other', %s, 'card.withdrawal', %s, %s, %s, %s, 'raced')",
             (workspace_id, contact_id, psycopg.types.json.Json(WITHDRAWAL_SAMPLE), now, now))
-        seen, rollbacks = _statements(herald), [0]
+        seen, rollbacks = _statements(monkeypatch), [0]
 
         def rolled_back(_conn: Any) -> None:
             rollbacks[0] += 1
@@ -105,7 +135,7 @@ async def test_a_key_stored_meanwhile_by_another_transaction_answers_that_event(
     assert len(runs) == 1  # the raced event's journey was rolled back with it; the other's is not ours to run
 
 
-async def test_a_counter_counts_the_event_that_moves_it(herald: Running) -> None:
+async def test_a_counter_counts_the_event_that_moves_it(herald: Running, monkeypatch: pytest.MonkeyPatch) -> None:
     client = await herald.authed()
     await file_provider(client)
     await event_type(client, "card.withdrawal", WITHDRAWAL_SCHEMA, WITHDRAWAL_SAMPLE)
@@ -113,7 +143,7 @@ async def test_a_counter_counts_the_event_that_moves_it(herald: Running) -> None
     made = await trigger(client, "second withdrawal", "card.withdrawal",
                          [{"type": "send", "channel": "sms", "template": "atm"}],
                          counters=[{"event": "card.withdrawal", "op": "==", "count": 2}])
-    seen = _statements(herald)
+    seen = _statements(monkeypatch)
     answers = [await send_event(client, "card.withdrawal", {"external_id": "c1"}, WITHDRAWAL_SAMPLE)
                for _ in range(3)]
     assert [a.json()["triggers"] for a in answers] == [[], [made["id"]], []]

@@ -29,6 +29,7 @@ from herald.deps import AppState
 from herald.events import ingest
 from herald.events.opening import opening
 from herald.events.schemas import EventIn
+from herald.messages import pending
 from herald.messages.service import Links
 from herald.pipeline import handoff
 from herald.triggers.sending import SendContext
@@ -117,6 +118,7 @@ class Coalescer:
             workspace, earlier = await opening(session, principal, items)
             outs = await ingest.ingest(session, workspace, items, ctx=send_context(state), batch=False,
                                        earlier=earlier, defer=defer)
+            await pending.commit(session)
         state.adopt(offered)
         # Other processes' workers hear of its messages by NOTIFY (herald.queue.notify).
         if ingest.moved(outs) and handoff.left_queued(offered):

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Table, event, insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
@@ -45,21 +46,50 @@ async def flush(session: AsyncSession) -> None:
         await session.run_sync(_write)
 
 
-def _write(session: Session) -> None:
-    queued = session.info.pop(_KEY, None)
-    if not queued:
+async def commit(session: AsyncSession) -> None:
+    """PostgreSQL: flush, then write what is still queued and ``COMMIT`` in one flight (psycopg's pipeline
+    mode, on the transaction's own connection): a group commit of events ends in one round trip, not two. The
+    unit of work's commit then finds the transaction committed and sends nothing. Elsewhere, or with nothing
+    queued, this leaves the commit to the unit of work."""
+    await session.flush()  # the objects first; a flush that wrote any also wrote the queued rows
+    conn = await session.connection()
+    if conn.dialect.name != "postgresql" or not session.info.get(_KEY):
         return
+    sql, documents = _take(session.sync_session, conn.dialect)
+    raw: Any = (await conn.get_raw_connection()).driver_connection
+    try:
+        async with raw.pipeline():
+            await raw.execute(sql, documents)
+            await raw.commit()
+    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy would raise it (an IntegrityError, say)
+        raise DBAPIError.instance(sql, documents, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+
+
+def _take(session: Session, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """PostgreSQL: the statement and its documents that write the queued rows, which are no longer queued."""
+    queued = session.info.pop(_KEY)
     handoff.take(session, queued.get(MESSAGES.name, []), queued.get(CONTENTS.name, []))
-    conn = session.connection()
-    present = [table for table in _ORDER if queued.get(table.name)]
-    present += [_TABLES[name] for name, rows in queued.items() if rows and _TABLES[name] not in _ORDER]
-    if conn.dialect.name != "postgresql":  # SQLite: one executemany per table (rows bound in C, no round trip)
-        for table in present:
-            conn.execute(insert(table), queued[table.name])
-        return
+    present = _present(queued)
     spec = tuple((table.name, tuple(queued[table.name][0])) for table in present)
-    documents = tuple(jsondoc.dumps(queued[table.name]) for table in present)
-    conn.exec_driver_sql(_statement(spec, conn.dialect), documents)
+    return _statement(spec, dialect), tuple(jsondoc.dumps(queued[table.name]) for table in present)
+
+
+def _present(queued: dict[str, list[dict[str, Any]]]) -> list[Table]:
+    present = [table for table in _ORDER if queued.get(table.name)]
+    return present + [_TABLES[name] for name, rows in queued.items() if rows and _TABLES[name] not in _ORDER]
+
+
+def _write(session: Session) -> None:
+    if not session.info.get(_KEY):
+        return
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(*_take(session, conn.dialect))
+        return
+    queued = session.info.pop(_KEY)  # SQLite: one executemany per table (rows bound in C, no round trip)
+    handoff.take(session, queued.get(MESSAGES.name, []), queued.get(CONTENTS.name, []))
+    for table in _present(queued):
+        conn.execute(insert(table), queued[table.name])
 
 
 @cache
