@@ -36,6 +36,8 @@ from herald.triggers.models import (
     TIMER_JOB,
     WAITING,
     JourneyRun,
+    NewRun,
+    Run,
     Trigger,
 )
 
@@ -66,7 +68,7 @@ class Context:
         return durations.zone(contact.timezone if contact else None, self.workspace.timezone)
 
 
-def scope(run: JourneyRun | None, contact: Contact | None, payload: dict[str, Any] | None) -> dict[str, Any]:
+def scope(run: Run | None, contact: Contact | None, payload: dict[str, Any] | None) -> dict[str, Any]:
     return {"event": payload or {}, "entry": run.entry if run else {},
             "contact": contacts.variables(contact) if contact is not None else {}}
 
@@ -91,13 +93,12 @@ def after(path: list[Any]) -> list[Any]:
     return [*path[:-1], path[-1] + 1]
 
 
-async def enter(ctx: Context, trigger: Trigger, contact: Contact, event: Happened) -> JourneyRun:
+async def enter(ctx: Context, trigger: Trigger, contact: Contact, event: Happened) -> NewRun:
     """Start a run for this event, as the trigger's re-entry policy allows; a refused entry is kept as a
     ``skipped`` run that says why."""
-    run = JourneyRun(id=ids.new_id("run"), workspace_id=ctx.workspace.id, trigger_id=trigger.id,
-                     contact_id=contact.id, event_id=event.id, entry=event.payload, state=RUNNING, position=[0],
-                     entered_at=event.occurred_at, clock_at=event.occurred_at, version=0, messages=[],
-                     started_at=ctx.now, updated_at=ctx.now)
+    run = NewRun(id=ids.new_id("run"), workspace_id=ctx.workspace.id, trigger_id=trigger.id, contact_id=contact.id,
+                 event_id=event.id, entry=event.payload, entered_at=event.occurred_at, clock_at=event.occurred_at,
+                 started_at=ctx.now, updated_at=ctx.now)
     refusal = await _reentry(ctx, trigger, contact, event)
     if refusal is not None:
         run.state, run.reason, run.finished_at = SKIPPED, refusal, ctx.now
@@ -107,12 +108,15 @@ async def enter(ctx: Context, trigger: Trigger, contact: Contact, event: Happene
     return run
 
 
-def keep(session: AsyncSession, run: JourneyRun) -> None:
+def keep(session: AsyncSession, run: NewRun) -> None:
     """Store a new run as it stands after its first moves, as a plain row with its messages
     (:mod:`herald.messages.pending`): most runs of an alert end in the transaction that started them, and an
     ORM insert cost a statement of its own and its unit-of-work bookkeeping in every group commit. The run is
-    never added to the session; nothing reads it back before the next flush (:func:`pending.flush`)."""
-    pending.add(session, RUNS, {c.name: getattr(run, c.name) for c in RUNS.columns})
+    no ORM object; nothing reads it back before the next flush (:func:`pending.flush`)."""
+    pending.add(session, RUNS, {name: getattr(run, name) for name in _RUN_COLUMNS})
+
+
+_RUN_COLUMNS = tuple(column.name for column in RUNS.columns)
 
 
 async def _reentry(ctx: Context, trigger: Trigger, contact: Contact, event: Happened) -> str | None:
@@ -136,7 +140,7 @@ def _locked(ctx: Context, query: Any) -> Any:
     return query.with_for_update() if ctx.session.get_bind().dialect.name == "postgresql" else query
 
 
-async def finish(ctx: Context, run: JourneyRun, state: str, reason: str | None) -> None:
+async def finish(ctx: Context, run: Run, state: str, reason: str | None) -> None:
     if run.state == WAITING:
         await _drop_timer(ctx, run)
     run.state, run.reason, run.wait = state, reason, None
@@ -144,7 +148,7 @@ async def finish(ctx: Context, run: JourneyRun, state: str, reason: str | None) 
     run.finished_at = run.updated_at = ctx.now
 
 
-async def _drop_timer(ctx: Context, run: JourneyRun) -> None:
+async def _drop_timer(ctx: Context, run: Run) -> None:
     await ctx.session.execute(delete(JOBS).where(JOBS.c.unique_key == timer_key(run.id, run.version),
                                                  JOBS.c.state.in_(("queued", "retrying"))))
 
@@ -153,7 +157,7 @@ def timer_key(run_id: str, version: int) -> str:
     return f"timer:{run_id}:{version}"
 
 
-async def advance(ctx: Context, trigger: Trigger, run: JourneyRun, contact: Contact | None,
+async def advance(ctx: Context, trigger: Trigger, run: Run, contact: Contact | None,
                   event: Happened | None = None) -> None:
     """Walk from the current step until the run waits or ends."""
     for _ in range(MAX_MOVES):
@@ -196,7 +200,7 @@ async def advance(ctx: Context, trigger: Trigger, run: JourneyRun, contact: Cont
     await finish(ctx, run, FAILED, f"more than {MAX_MOVES} steps without a wait (a restart loop?)")
 
 
-async def _wait(ctx: Context, run: JourneyRun, contact: Contact | None,
+async def _wait(ctx: Context, run: Run, contact: Contact | None,
                 step: dict[str, Any]) -> tuple[bool, Happened | None]:
     """Set the run waiting (answer False), or, when the wait is already over, move past it (answer True, and
     the stored event that ended it, if one did)."""
@@ -225,7 +229,7 @@ async def _wait(ctx: Context, run: JourneyRun, contact: Contact | None,
     return False, None
 
 
-async def _stored_match(ctx: Context, run: JourneyRun, contact: Contact | None, step: dict[str, Any], *,
+async def _stored_match(ctx: Context, run: Run, contact: Contact | None, step: dict[str, Any], *,
                         since: datetime, until: datetime) -> Happened | None:
     if run.contact_id is None or until <= since:
         return None

@@ -10,6 +10,7 @@ of the run bumps the version, so a timer that lost a race with an event does not
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -96,3 +97,34 @@ RUNS = cast(Table, JourneyRun.__table__)
 
 
 track_config(Trigger)
+
+
+@dataclass(slots=True)
+class NewRun:
+    """A run being started (by an event or a date schedule), as a plain object: most runs of an alert end in
+    the transaction that starts them, and are written once, as a row (:func:`herald.triggers.engine.keep`).
+    A :class:`JourneyRun` built for that cost its instrumented construction and attribute sets, a seventh of
+    planning an alert. The fields are :class:`JourneyRun`'s columns."""
+
+    id: str
+    workspace_id: str
+    trigger_id: str
+    contact_id: str | None
+    event_id: str | None
+    entry: dict[str, Any]
+    entered_at: datetime
+    clock_at: datetime
+    started_at: datetime
+    updated_at: datetime
+    state: str = RUNNING
+    position: list[Any] = field(default_factory=lambda: [0])
+    occurrence: str | None = None
+    wait: dict[str, Any] | None = None
+    version: int = 0
+    reason: str | None = None
+    messages: list[str] = field(default_factory=list)
+    finished_at: datetime | None = None
+
+
+Run = JourneyRun | NewRun
+"""A run the engine moves: stored (loaded to be resumed, ended or fired) or being started."""

@@ -26,7 +26,7 @@ from herald.contacts import service as contacts
 from herald.contacts.models import Contact
 from herald.messages import pending
 from herald.triggers import conditions, durations, engine
-from herald.triggers.models import RUNNING, JourneyRun, Trigger
+from herald.triggers.models import JourneyRun, NewRun, Trigger
 from herald.triggers.sending import SendContext
 
 log = structlog.get_logger(__name__)
@@ -122,10 +122,9 @@ async def occurrences(session: AsyncSession, workspace: Workspace, trigger: Trig
     for contact_id, (contact, day) in due.items():
         if contact_id in taken or started >= limit:
             continue
-        run = JourneyRun(id=ids.new_id("run"), workspace_id=workspace.id, trigger_id=trigger.id,
-                         contact_id=contact_id, event_id=None, occurrence=day.isoformat(),
-                         entry={"date": day.isoformat(), "attribute": attribute}, state=RUNNING, position=[0],
-                         entered_at=now, clock_at=now, version=0, messages=[], started_at=now, updated_at=now)
+        run = NewRun(id=ids.new_id("run"), workspace_id=workspace.id, trigger_id=trigger.id, contact_id=contact_id,
+                     event_id=None, occurrence=day.isoformat(), entry={"date": day.isoformat(), "attribute": attribute},
+                     entered_at=now, clock_at=now, started_at=now, updated_at=now)
         await engine.advance(ctx, trigger, run, contact)
         engine.keep(session, run)
         started += 1

@@ -20,7 +20,7 @@ from herald.messages.models import EXPIRED
 from herald.messages.schemas import ContactRef, MessageCreate
 from herald.templates.liquid import Renderer
 from herald.triggers import durations
-from herald.triggers.models import SOURCE, JourneyRun, Trigger
+from herald.triggers.models import SOURCE, Run, Trigger
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class SendContext:
     links: messages.Links | None = None
 
 
-def request_for(step: dict[str, Any], trigger: Trigger, run: JourneyRun, contact_id: str,
+def request_for(step: dict[str, Any], trigger: Trigger, run: Run, contact_id: str,
                 expires_at: datetime | None) -> MessageCreate:
     return MessageCreate.model_validate({
         "channel": step["channel"], "contact": ContactRef(id=contact_id), "template": step["template"],
@@ -44,7 +44,7 @@ def request_for(step: dict[str, Any], trigger: Trigger, run: JourneyRun, contact
     })
 
 
-async def send(session: AsyncSession, workspace: Workspace, trigger: Trigger, run: JourneyRun, step: dict[str, Any],
+async def send(session: AsyncSession, workspace: Workspace, trigger: Trigger, run: Run, step: dict[str, Any],
                ctx: SendContext, now: datetime) -> str:
     """Plan the step's message; answer its id. A message that cannot be rendered for this contact is kept as
     failed (the run goes on); a step that cannot be planned at all (its template or provider is gone) raises."""
