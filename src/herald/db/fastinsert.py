@@ -18,9 +18,9 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, Table
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from herald.db import raw
 from herald.db.base import UTCDateTime
 
 Convert = Callable[[Any], Any] | None
@@ -106,11 +106,8 @@ async def insert_rows(conn: AsyncConnection, table: Table, rows: Sequence[dict[s
 
 async def _copy(conn: AsyncConnection, table: Table, names: list[str], params: list[tuple[Any, ...]]) -> None:
     """``COPY`` on the connection's own psycopg connection, inside the transaction SQLAlchemy began."""
-    raw = (await conn.get_raw_connection()).driver_connection
     sql = f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-    try:
-        async with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+    with raw.as_sqlalchemy(conn, sql, None):
+        async with (await raw.driver(conn)).cursor() as cursor, cursor.copy(sql) as copy:
             for row in params:
                 await copy.write_row(row)
-    except conn.dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc

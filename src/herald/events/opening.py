@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.auth.models import Workspace
 from herald.auth.tokens import Principal
+from herald.db import raw
 from herald.db.rows import loaded
 from herald.deps import workspace_gone, workspace_of
 from herald.events.models import Event
@@ -44,13 +44,10 @@ async def opening(session: AsyncSession, principal: Principal,
     if conn.dialect.name != "postgresql":
         return await workspace_of(session, principal), None
     keys = list({i.idempotency_key for i in items if i.idempotency_key})
-    raw: Any = (await conn.get_raw_connection()).driver_connection
-    params = {"workspace_id": principal.workspace_id, "keys": keys}
-    try:
-        async with raw.pipeline():
-            found = await (await raw.execute(_SQL, params)).fetchone()
-    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy would raise it: the API's 503 and logs know it
-        raise DBAPIError.instance(_SQL, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+    psycopg, params = await raw.driver(conn), {"workspace_id": principal.workspace_id, "keys": keys}
+    with raw.as_sqlalchemy(conn, _SQL, params):
+        async with psycopg.pipeline():
+            found = await (await psycopg.execute(_SQL, params)).fetchone()
     if found is None:
         raise workspace_gone()
     workspace = loaded(session, Workspace, _WORKSPACE, found[:-1])

@@ -18,11 +18,10 @@ from typing import Any
 
 from sqlalchemy import Table, event, insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
-from herald.db import jsondoc
+from herald.db import jsondoc, raw
 from herald.messages.models import CONTENTS, EVENTS, MESSAGES
 from herald.pipeline import handoff
 
@@ -56,13 +55,11 @@ async def commit(session: AsyncSession) -> None:
     if conn.dialect.name != "postgresql" or not session.info.get(_KEY):
         return
     sql, documents = _take(session.sync_session, conn.dialect)
-    raw: Any = (await conn.get_raw_connection()).driver_connection
-    try:
-        async with raw.pipeline():
-            await raw.execute(sql, documents)
-            await raw.commit()
-    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy would raise it (an IntegrityError, say)
-        raise DBAPIError.instance(sql, documents, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+    psycopg = await raw.driver(conn)
+    with raw.as_sqlalchemy(conn, sql, documents):  # an idempotency race: an IntegrityError, as ever
+        async with psycopg.pipeline():
+            await psycopg.execute(sql, documents)
+            await psycopg.commit()
 
 
 def _take(session: Session, dialect: Dialect) -> tuple[str, tuple[str, ...]]:

@@ -15,12 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.contacts.models import Contact
+from herald.db import raw
 from herald.db.rows import loaded
 from herald.pipeline.policy import Entry
 
@@ -44,12 +43,9 @@ class Read:
 async def lock(session: AsyncSession, ids: Sequence[str]) -> tuple[list[Contact], Read]:
     """Lock the contacts of ``ids`` (sorted) that exist; answer them and their suppressions."""
     conn = await session.connection()
-    raw: Any = (await conn.get_raw_connection()).driver_connection
-    try:
-        rows = await (await raw.execute(_SQL, {"ids": list(ids)})).fetchall()
-    except conn.dialect.loaded_dbapi.Error as exc:  # as SQLAlchemy would raise it
-        raise DBAPIError.instance(_SQL, {"ids": ids}, exc, conn.dialect.loaded_dbapi.Error,
-                                  dialect=conn.dialect) from exc
+    params = {"ids": list(ids)}
+    with raw.as_sqlalchemy(conn, _SQL, params):
+        rows = await (await (await raw.driver(conn)).execute(_SQL, params)).fetchall()
     contacts, read = [], Read()
     for row in rows:
         contact = loaded(session, Contact, _CONTACT, row[:-1])
