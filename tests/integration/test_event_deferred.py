@@ -12,8 +12,13 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg._connection_base import BaseConnection
-from sqlalchemy import event
+from sqlalchemy import event, text
 
+from herald.db import raw
+from herald.db.session import unit_of_work
+from herald.events.models import EVENTS
+from herald.messages import pending
+from herald.pipeline import handoff
 from tests.conftest import Running
 from tests.integration.trigger_setup import (
     WITHDRAWAL_SAMPLE,
@@ -179,3 +184,21 @@ async def test_suppressions_read_with_the_contact_lock_match_each_address(herald
         sms, mail = [(await client.get(f"/v1/messages/{m}")).json() for m in runs[answer.json()["runs"][0]]["messages"]]
         verdicts.append((sms["reason"] == "suppressed", mail["reason"] == "suppressed"))
     assert verdicts == [(False, True), (True, True), (False, False)]
+
+
+async def test_a_void_handoff_leaves_the_commit_to_the_unit_of_work(herald: Running) -> None:
+    """Part of the transaction rolled back: the messages the handoff took must go back to the queue between
+    the rows' insert and the commit, so the rows are not sent with COMMIT in one flight."""
+    state = herald.app.state.herald
+    async with unit_of_work(state.sessions) as session:
+        await session.execute(text("SELECT 1"))  # the transaction has begun
+        handoff.offer(session.sync_session, handoff.Handoff(token="t-void", room=10, lease_seconds=60))
+        handoff.rolled_back(session.sync_session)
+        pending.add(session, EVENTS, {"id": "ev_void", "workspace_id": "ws_default", "type": "t",
+                                      "contact_id": None, "payload": {}, "occurred_at": datetime.now(UTC),
+                                      "received_at": datetime.now(UTC), "idempotency_key": None})
+        await pending.commit(session)
+        psycopg_conn = await raw.driver(await session.connection())
+        assert psycopg_conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS  # not committed yet
+    async with unit_of_work(state.sessions) as session:  # the unit of work committed it
+        assert (await session.execute(text("SELECT count(*) FROM events WHERE id = 'ev_void'"))).scalar() == 1

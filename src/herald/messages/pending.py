@@ -48,12 +48,13 @@ async def flush(session: AsyncSession) -> None:
 async def commit(session: AsyncSession) -> None:
     """PostgreSQL: flush, then write what is still queued and ``COMMIT`` in one flight (psycopg's pipeline
     mode, on the transaction's own connection): a group commit of events ends in one round trip, not two. The
-    unit of work's commit then finds the transaction committed and sends nothing. Elsewhere, or with nothing
-    queued, this leaves the commit to the unit of work."""
+    unit of work's commit then finds the transaction committed and sends nothing. Elsewhere, with nothing
+    queued, or when part of the transaction rolled back (:func:`handoff.release_if_void` must run between the
+    rows and the commit), this leaves the commit to the unit of work."""
     await session.flush()  # the objects first; a flush that wrote any also wrote the queued rows
     conn = await session.connection()
-    if conn.dialect.name != "postgresql" or not session.info.get(_KEY):
-        return
+    if conn.dialect.name != "postgresql" or not session.info.get(_KEY) or handoff.is_void(session.sync_session):
+        return  # a void handoff requeues what it took after these rows are written, before the commit
     sql, documents = _take(session.sync_session, conn.dialect)
     psycopg = await raw.driver(conn)
     with raw.as_sqlalchemy(conn, sql, documents):  # an idempotency race: an IntegrityError, as ever

@@ -121,6 +121,12 @@ def rolled_back(session: Session) -> None:
         handoff.void = True
 
 
+def is_void(session: Session) -> bool:
+    """Whether the session's handoff is void: its commit must requeue what it took (:func:`release_if_void`)."""
+    handoff: Handoff | None = session.info.get(_KEY)
+    return handoff is not None and handoff.void
+
+
 def release_if_void(session: Session) -> None:
     """Before the commit: a void handoff's surviving messages go back to the queue for an ordinary claim."""
     handoff: Handoff | None = session.info.get(_KEY)
