@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from herald import errors, pagination
 from herald.auth.models import Workspace
@@ -60,10 +61,17 @@ async def update(session: AsyncSession, workspace: Workspace, contact: Contact, 
 
 
 async def get(session: AsyncSession, workspace_id: str, contact_id: str) -> Contact:
-    contact = await session.get(Contact, contact_id)
+    contact = _loaded(session, contact_id) or await session.get(Contact, contact_id)
     if contact is None or contact.workspace_id != workspace_id:
         raise errors.NotFound(f"No contact {contact_id!r} in this workspace.", code="contact_not_found")
     return contact
+
+
+def _loaded(session: AsyncSession, contact_id: str) -> Contact | None:
+    """The session's own copy of the contact, when it has one whose attributes are all loaded: a trigger's send
+    step names the contact its event locked, and ``AsyncSession.get`` costs a greenlet hop even for that."""
+    found = session.identity_map.get(identity_key(Contact, (contact_id,)))
+    return found if isinstance(found, Contact) and not inspect(found).expired_attributes else None
 
 
 async def find(session: AsyncSession, workspace: Workspace, ref: dict[str, str]) -> Contact:
